@@ -1,0 +1,86 @@
+# The WAP bundle's commands. `make demo` and `make test` do all set-up themselves.
+SHELL := /bin/bash
+.ONESHELL:
+.SHELLFLAGS := -eu -o pipefail -c
+
+PROJECT := $(abspath $(dir $(lastword $(MAKEFILE_LIST))))
+PYTHON ?= python3
+VENV := $(PROJECT)/.venv
+UV_VERSION := 0.13.9
+
+export PATH := $(VENV)/bin:$(PATH)
+export AIRFLOW_HOME ?= $(PROJECT)/.airflow
+export AIRFLOW__CORE__DAGS_FOLDER := $(PROJECT)/dags
+export AIRFLOW__CORE__PLUGINS_FOLDER := $(PROJECT)/plugins
+export AIRFLOW__CORE__LOAD_EXAMPLES := False
+export AIRFLOW__API__HOST ?= 127.0.0.1
+export AIRFLOW__API__PORT ?= 8080
+export AIRFLOW__API__BASE_URL ?= http://127.0.0.1:8080
+export AIRFLOW__COSMOS__ENABLE_TELEMETRY := False
+export DO_NOT_TRACK := 1
+export DBT_SEND_ANONYMOUS_USAGE_STATS := False
+export WAP_DUCKDB_PATH ?= $(PROJECT)/.wap/warehouse.duckdb
+
+DBT := dbt --no-use-colors
+DBT_ARGS := --project-dir $(PROJECT)/dbt --profiles-dir $(PROJECT)/dbt --target duckdb
+
+.PHONY: setup demo demo-data test test-slow lint bench airflow clean
+
+## setup: venv with the pinned packages, the `wap` CLI, Airflow's database and settings, the dbt manifest
+setup: $(VENV)/.installed $(AIRFLOW_HOME)/.migrated dbt/target/manifest.json
+	wap settings apply
+
+$(VENV)/.installed: requirements.txt requirements-dev.txt pyproject.toml
+	$(PYTHON) -c 'import venv, ensurepip' 2>/dev/null || { apt-get update && apt-get install -y python3-venv; }
+	[ -x $(VENV)/bin/python ] || $(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/python -m pip install --quiet uv==$(UV_VERSION)
+	$(VENV)/bin/uv pip install --quiet --python $(VENV)/bin/python -r requirements.txt -r requirements-dev.txt -e .
+	$(VENV)/bin/uv pip check --python $(VENV)/bin/python
+	touch $@
+
+$(AIRFLOW_HOME)/.migrated: $(VENV)/.installed
+	mkdir -p $(AIRFLOW_HOME)
+	airflow db migrate > $(AIRFLOW_HOME)/migrate.log 2>&1 || { tail -30 $(AIRFLOW_HOME)/migrate.log; exit 1; }
+	touch $@
+
+dbt/target/manifest.json: $(VENV)/.installed $(shell find dbt -name '*.sql' -o -name '*.yml' | grep -v -e dbt/target -e dbt/logs)
+	$(DBT) parse $(DBT_ARGS) > /dev/null
+	echo "dbt manifest written to $@"
+
+## demo-data: a fresh embedded warehouse: landing through 2021, production `dwh` built from it, then the 2022 load
+demo-data: setup
+	rm -f $(WAP_DUCKDB_PATH) $(WAP_DUCKDB_PATH).wal
+	wap landing load --through 2021
+	$(DBT) build $(DBT_ARGS) --vars '{wap_write_schema: dwh}' > $(PROJECT)/.wap/production-build.log \
+		|| { tail -40 $(PROJECT)/.wap/production-build.log; exit 1; }
+	echo "Production schema dwh built from landing data through 2021"
+	wap landing load --from 2022 --through 2022
+
+## demo: set up, then run wap_dwh on the embedded warehouse and show what it wrote
+demo: demo-data
+	echo "== Running wap_dwh (Write: dbt build into develop_dwh) =="
+	airflow dags test wap_dwh > $(PROJECT)/.wap/demo-run.log 2>&1 || { tail -60 $(PROJECT)/.wap/demo-run.log; exit 1; }
+	grep -E "Marking run|state=" $(PROJECT)/.wap/demo-run.log | tail -3 || true
+	wap series
+
+## test: set-up, ruff, then the whole pytest suite
+test: setup lint
+	pytest
+
+test-slow: setup
+	pytest -m slow
+
+lint: $(VENV)/.installed
+	ruff check .
+	ruff format --check .
+
+## bench: benchmark ratios (see bench/)
+bench: setup
+	python bench/run.py
+
+## airflow: the whole local Airflow (scheduler, triggerer, dag processor, API server) on 127.0.0.1:8080
+airflow: setup
+	airflow standalone
+
+clean:
+	rm -rf $(AIRFLOW_HOME) $(PROJECT)/.wap dbt/target dbt/logs

@@ -1,0 +1,40 @@
+"""
+### wap_dwh: Write-Audit-Publish of the dbt project
+
+**Write**: Cosmos builds every dbt model into the write schema (`develop_dwh` by default), running each
+model's tests right after it. A failing model or test ends the run: nothing is audited or published.
+
+Settings come from the environment (`WAP_*`, see the README); parsing this file needs no connection,
+no Variable and no warehouse.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from airflow.sdk import DAG
+from cosmos import DbtTaskGroup
+
+from wap import dbt_config
+from wap.config import load_config
+
+config = load_config()
+
+with DAG(
+    dag_id="wap_dwh",
+    schedule=None,
+    start_date=datetime(2024, 1, 1),
+    catchup=False,
+    max_active_runs=1,
+    tags=["wap", "dbt", config.warehouse],
+    default_args={"owner": "data-platform", "retries": 1, "retry_delay": timedelta(minutes=1)},
+    doc_md=__doc__,
+) as dag:
+    write = DbtTaskGroup(
+        group_id="write",
+        project_config=dbt_config.project_config(config),
+        profile_config=dbt_config.profile_config(config),
+        execution_config=dbt_config.execution_config(config),
+        render_config=dbt_config.render_config(config),
+        operator_args=dbt_config.operator_args(config),
+    )
