@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from wap.config import PROJECT_DIR, ConfigError, load_config
-from wap.landing import FIRST_YEAR, LAST_YEAR
+from wap.config import PROJECT_DIR, WapError, load_config
+from wap.landing import FIRST_YEAR, LAST_YEAR, PRODUCTION_THROUGH
 
 PUBLISHED_TABLE = "sysselsetting_forholdstall"
 
@@ -32,6 +33,18 @@ def _landing_load(args: argparse.Namespace) -> int:
     config = load_config()
     written = open_warehouse(config).load_landing(generate_rows(args.first, args.through))
     print(f"Loaded {written} landing rows for {args.first}..{args.through} into {config.duckdb_path}")
+    return 0
+
+
+def _demo_reset(args: argparse.Namespace) -> int:
+    from wap.demo import reset_demo_warehouse
+
+    config = load_config()
+    reset_demo_warehouse(config)
+    print(
+        f"Demo warehouse {config.duckdb_path}: {config.prod_schema} built from landing data through "
+        f"{PRODUCTION_THROUGH}; the {LAST_YEAR} load is in landing, waiting for wap_dwh"
+    )
     return 0
 
 
@@ -66,6 +79,11 @@ def build_parser() -> argparse.ArgumentParser:
     load.add_argument("--through", type=int, default=LAST_YEAR)
     load.set_defaults(handler=_landing_load)
 
+    demo = commands.add_parser("demo", help="the demo warehouse")
+    demo_commands = demo.add_subparsers(dest="action", required=True)
+    reset = demo_commands.add_parser("reset", help="recreate it: production through 2021, the 2022 load in landing")
+    reset.set_defaults(handler=_demo_reset)
+
     series = commands.add_parser("series", help="rows per year of the published table in both schemas")
     series.set_defaults(handler=_series)
     return parser
@@ -73,10 +91,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    # Airflow (imported lazily by the commands) logs at INFO to stdout; the CLI prints its own results.
+    os.environ.setdefault("AIRFLOW__LOGGING__LOGGING_LEVEL", "WARNING")
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     try:
         return args.handler(args)
-    except (ConfigError, ValueError) as error:
+    except (WapError, ValueError) as error:
         print(f"wap: error: {error}", file=sys.stderr)
         return 2
 

@@ -32,7 +32,11 @@ def _default_dbt_executable() -> str:
     return str(beside) if beside.exists() else "dbt"
 
 
-class ConfigError(ValueError):
+class WapError(Exception):
+    """Base of the bundle's own errors: each carries a message meant for the person running it."""
+
+
+class ConfigError(WapError, ValueError):
     """A setting has a value the bundle cannot use; the message names the setting and the value."""
 
 

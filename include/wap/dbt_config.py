@@ -75,7 +75,10 @@ def execution_config(config: WapConfig) -> ExecutionConfig:
 
 
 def render_config(config: WapConfig) -> RenderConfig:
+    # No Airflow assets from the write stage: develop_dwh is unpublished, so nothing downstream may react
+    # to it. Consumers of the published data follow the publish step instead.
     return RenderConfig(
+        emit_datasets=False,
         load_method=LoadMode.DBT_MANIFEST,
         test_behavior=TestBehavior.AFTER_EACH,
         invocation_mode=InvocationMode.SUBPROCESS,
@@ -84,8 +87,8 @@ def render_config(config: WapConfig) -> RenderConfig:
 
 
 def operator_args(config: WapConfig) -> dict[str, Any]:
-    """Arguments for every dbt task: the 1-slot warehouse pool, and no `dbt deps` at run time."""
-    args: dict[str, Any] = {"install_deps": False}
+    """Arguments for every dbt task: on the embedded warehouse, the 1-slot warehouse pool."""
+    args: dict[str, Any] = {}
     if config.warehouse == "duckdb":
         # DuckDB allows one writing process; Snowflake handles concurrent writers itself.
         args["pool"] = config.warehouse_pool

@@ -67,6 +67,8 @@ class DuckDBWarehouse:
         """Rows per value of ``period_column`` in ``schema.table``, in order; empty if the table is missing."""
         for value, name in ((schema, "schema"), (table, "table"), (period_column, "column")):
             validate_identifier(value, name)
+        if not self.config.duckdb_path.exists():
+            return []
         with self.connect(read_only=True) as conn:
             exists = conn.execute(
                 "select count(*) from information_schema.tables where table_schema = ? and table_name = ?",

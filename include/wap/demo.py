@@ -1,0 +1,57 @@
+"""The demo's starting point on the embedded warehouse: production built through 2021, a 2022 load waiting.
+
+Used by `make demo` (through `wap demo reset`) and by the integration tests, so both start from the same state.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import subprocess
+from typing import TYPE_CHECKING
+
+from wap.config import WapError
+from wap.dbt_config import dbt_env
+from wap.landing import FIRST_YEAR, LAST_YEAR, PRODUCTION_THROUGH, generate_rows
+from wap.warehouse import open_warehouse
+
+if TYPE_CHECKING:
+    from wap.config import WapConfig
+
+log = logging.getLogger(__name__)
+
+
+class DemoError(WapError):
+    """The demo warehouse could not be prepared; the message carries dbt's output."""
+
+
+def build_production_directly(config: WapConfig) -> None:
+    """`dbt build` straight into the production schema: only for seeding a demo, never the WAP path."""
+    command = [
+        config.dbt_executable,
+        "build",
+        "--project-dir",
+        str(config.dbt_project_dir),
+        "--profiles-dir",
+        str(config.dbt_project_dir),
+        "--target",
+        "duckdb",
+        "--vars",
+        json.dumps({"wap_write_schema": config.prod_schema}),
+    ]
+    result = subprocess.run(command, env={**os.environ, **dbt_env(config)}, capture_output=True, text=True, check=False)
+    if result.returncode != 0:
+        raise DemoError(f"dbt build of the demo production schema failed:\n{result.stdout[-4000:]}")
+
+
+def reset_demo_warehouse(config: WapConfig) -> None:
+    """Recreate the embedded warehouse: landing through 2021, `dwh` built from it, then the 2022 landing load."""
+    if config.warehouse != "duckdb":
+        raise DemoError("the demo data is for the embedded warehouse only (WAP_WAREHOUSE=duckdb)")
+    for path in (config.duckdb_path, config.duckdb_path.with_name(config.duckdb_path.name + ".wal")):
+        path.unlink(missing_ok=True)
+    warehouse = open_warehouse(config)
+    warehouse.load_landing(generate_rows(FIRST_YEAR, PRODUCTION_THROUGH))
+    build_production_directly(config)
+    warehouse.load_landing(generate_rows(PRODUCTION_THROUGH + 1, LAST_YEAR))

@@ -1,0 +1,90 @@
+"""Every DAG imports without errors or connections, has tags and retries; wap_dwh is wired as designed."""
+
+from __future__ import annotations
+
+import itertools
+import json
+
+import pytest
+from airflow.dag_processing.dagbag import DagBag
+
+from wap.config import load_config
+
+from ..conftest import PROJECT_DIR
+
+
+@pytest.fixture(scope="module")
+def dagbag() -> DagBag:
+    return DagBag(dag_folder=str(PROJECT_DIR / "dags"))
+
+
+def test_no_import_errors(dagbag: DagBag) -> None:
+    assert dagbag.import_errors == {}
+    assert dagbag.dag_ids, "no DAG was found in dags/"
+
+
+def test_every_dag_has_tags_owner_and_retries(dagbag: DagBag) -> None:
+    for dag_id, dag in dagbag.dags.items():
+        assert dag.tags, f"{dag_id} has no tags"
+        for task in dag.tasks:
+            assert task.retries >= 1, f"{dag_id}.{task.task_id} has no retries"
+            assert task.owner not in ("", "airflow"), f"{dag_id}.{task.task_id} has no owner"
+
+
+def test_dag_id_equals_file_name(dagbag: DagBag) -> None:
+    for dag_id, dag in dagbag.dags.items():
+        assert dag.fileloc.endswith(f"/{dag_id}.py")
+
+
+def test_wap_dwh_runs_one_at_a_time_and_documents_itself(dagbag: DagBag) -> None:
+    dag = dagbag.dags["wap_dwh"]
+    assert dag.max_active_runs == 1
+    assert dag.doc_md and "Write" in dag.doc_md
+    assert "wap" in dag.tags
+
+
+def _manifest_models() -> set[str]:
+    manifest = json.loads(load_config().dbt_manifest_path.read_text())
+    return {node["name"] for node in manifest["nodes"].values() if node["resource_type"] == "model"}
+
+
+def test_write_group_has_one_run_and_one_test_task_per_model(dagbag: DagBag) -> None:
+    dag = dagbag.dags["wap_dwh"]
+    models = _manifest_models()
+    assert models == {"stg_ssb__befolkning_sysselsetting", "int_sysselsetting_pivoted", "sysselsetting_forholdstall"}
+    write_tasks = {task.task_id for task in dag.tasks if task.task_id.startswith("write.")}
+    expected = {f"write.{model}.run" for model in models} | {f"write.{model}.test" for model in models}
+    assert write_tasks == expected
+    for model in models:
+        run, test = dag.get_task(f"write.{model}.run"), dag.get_task(f"write.{model}.test")
+        assert test.task_id in run.downstream_task_ids, f"{model}: its test does not follow its run"
+
+
+def test_write_tasks_follow_the_dbt_lineage_and_share_the_warehouse_pool(dagbag: DagBag) -> None:
+    dag = dagbag.dags["wap_dwh"]
+    order = ["stg_ssb__befolkning_sysselsetting", "int_sysselsetting_pivoted", "sysselsetting_forholdstall"]
+    for upstream, downstream in itertools.pairwise(order):
+        assert f"write.{downstream}.run" in dag.get_task(f"write.{upstream}.test").downstream_task_ids
+    for task in dag.tasks:
+        if task.task_id.startswith("write."):
+            assert task.pool == "wap_warehouse"
+
+
+def test_dbt_tasks_build_into_the_write_schema(dagbag: DagBag) -> None:
+    task = dagbag.dags["wap_dwh"].get_task("write.sysselsetting_forholdstall.run")
+    assert task.vars["wap_write_schema"] == "develop_dwh"
+
+
+def test_parsing_never_runs_dbt(monkeypatch: pytest.MonkeyPatch) -> None:
+    # With no dbt executable at all, the DAG still renders: Cosmos reads the manifest from `dbt parse`.
+    monkeypatch.setenv("WAP_DBT_EXECUTABLE", "/nonexistent/dbt")
+    bag = DagBag(dag_folder=str(PROJECT_DIR / "dags" / "wap_dwh.py"))
+    assert bag.import_errors == {}
+    assert "write.sysselsetting_forholdstall.run" in bag.dags["wap_dwh"].task_ids
+
+
+def test_a_bad_setting_is_an_import_error_naming_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("WAP_WRITE_SCHEMA", "develop_dwh; drop schema dwh")
+    bag = DagBag(dag_folder=str(PROJECT_DIR / "dags" / "wap_dwh.py"))
+    (error,) = bag.import_errors.values()
+    assert "WAP_WRITE_SCHEMA='develop_dwh; drop schema dwh' is not a valid SQL identifier" in error

@@ -1,0 +1,113 @@
+"""Run wap_dwh with `airflow dags test` on a temporary embedded warehouse and check what it wrote.
+
+The expected rows are computed here in Python from the landing generator, independently of the dbt SQL.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections import defaultdict
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from wap.landing import EMPLOYED_RESIDENCE, EMPLOYED_WORKPLACE, POPULATION, generate_rows
+
+from ..conftest import PROJECT_DIR
+
+pytestmark = pytest.mark.integration
+
+BIN = Path(sys.executable).parent
+COLUMNS = (
+    "region, kjonn, alder, tid, periode_start, sysselsatte_bosted, befolkning, sysselsatte_arbeidssted, "
+    "sysselsettingsandel, sysselsettingsbalanse, endring_sysselsettingsandel"
+)
+
+
+def _run(command: list[str], env: dict[str, str]) -> str:
+    result = subprocess.run(command, env=env, capture_output=True, text=True, check=False, cwd=PROJECT_DIR)
+    assert result.returncode == 0, f"{' '.join(command)} failed:\n{result.stdout[-6000:]}\n{result.stderr[-6000:]}"
+    return result.stdout
+
+
+@pytest.fixture(scope="module")
+def warehouse(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A fresh Airflow home and warehouse; wap_dwh has run once on the demo data."""
+    home = tmp_path_factory.mktemp("airflow")
+    path = home / "warehouse.duckdb"
+    env = {
+        **os.environ,
+        "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}",
+        "AIRFLOW_HOME": str(home),
+        "WAP_DUCKDB_PATH": str(path),
+    }
+    _run([str(BIN / "airflow"), "db", "migrate"], env)
+    _run([str(BIN / "wap"), "settings", "apply"], env)
+    _run([str(BIN / "wap"), "demo", "reset"], env)
+    output = _run([str(BIN / "airflow"), "dags", "test", "wap_dwh"], env)
+    assert "state=success" in output
+    return path
+
+
+def expected_rows(through: int) -> list[tuple]:
+    measures: dict[tuple[str, str, str, int], dict[str, int]] = defaultdict(dict)
+    for row in generate_rows(2015, through):
+        measures[(row.region, row.kjonn, row.alder, int(row.tid))][row.contentscode] = row.value
+    rows, previous = [], {}
+    for key in sorted(measures):
+        region, kjonn, alder, tid = key
+        employed, population, at_work = (measures[key][c] for c in (EMPLOYED_RESIDENCE, POPULATION, EMPLOYED_WORKPLACE))
+        rate = round(employed / population, 4)
+        series = (region, kjonn, alder)
+        change = round(rate - previous[series], 4) if series in previous else None
+        previous[series] = rate
+        rows.append(
+            (region, kjonn, alder, tid, employed, population, at_work, rate, round(employed / at_work, 4), change)
+        )
+    return rows
+
+
+def actual_rows(path: Path, schema: str) -> list[tuple]:
+    with duckdb.connect(str(path), read_only=True) as conn:
+        rows = conn.execute(
+            f"select {COLUMNS} from {schema}.sysselsetting_forholdstall order by region, kjonn, alder, tid"
+        ).fetchall()
+    for row in rows:
+        assert row[4].year == row[3] and (row[4].month, row[4].day) == (1, 1), row
+    return [row[:4] + row[5:] for row in rows]
+
+
+def assert_same(actual: list[tuple], expected: list[tuple]) -> None:
+    assert len(actual) == len(expected)
+    for got, want in zip(actual, expected, strict=True):
+        assert got[:7] == want[:7]
+        for got_ratio, want_ratio in zip(got[7:], want[7:], strict=True):
+            # Both sides round to 4 decimals; allow one unit for a tie rounded the other way.
+            assert (got_ratio is None) == (want_ratio is None), (got, want)
+            if want_ratio is not None:
+                assert got_ratio == pytest.approx(want_ratio, abs=1.0001e-4), (got, want)
+
+
+def test_write_schema_holds_the_new_build_through_2022(warehouse: Path) -> None:
+    assert_same(actual_rows(warehouse, "develop_dwh"), expected_rows(2022))
+
+
+def test_production_is_untouched_and_ends_in_2021(warehouse: Path) -> None:
+    assert_same(actual_rows(warehouse, "dwh"), expected_rows(2021))
+
+
+def test_every_model_is_in_the_write_schema_and_no_view_names_it(warehouse: Path) -> None:
+    with duckdb.connect(str(warehouse), read_only=True) as conn:
+        relations = conn.execute(
+            "select table_name, table_type from information_schema.tables where table_schema = 'develop_dwh'"
+        ).fetchall()
+        views = conn.execute("select sql from duckdb_views() where schema_name = 'develop_dwh'").fetchall()
+    assert sorted(relations) == [
+        ("int_sysselsetting_pivoted", "BASE TABLE"),
+        ("stg_ssb__befolkning_sysselsetting", "VIEW"),
+        ("sysselsetting_forholdstall", "BASE TABLE"),
+    ]
+    assert views and all("develop_dwh" not in sql.split(" AS ", 1)[1] for (sql,) in views)
