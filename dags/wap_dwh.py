@@ -4,6 +4,10 @@
 **Write**: Cosmos builds every dbt model into the write schema (`develop_dwh` by default), running each
 model's tests right after it. A failing model or test ends the run: nothing is audited or published.
 
+**Audit**: diffs the write schema against production inside the warehouse; the report (JSON, with its
+`review_id`) is the task's XCom and its Markdown rendering is in the task log. A marker in the write schema
+records the run, the review id and each relation's count and content hash.
+
 Settings come from the environment (`WAP_*`, see the README); parsing this file needs no connection,
 no Variable and no warehouse.
 """
@@ -12,10 +16,11 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
+from airflow.providers.standard.operators.python import PythonOperator
 from airflow.sdk import DAG
 from cosmos import DbtTaskGroup
 
-from wap import dbt_config
+from wap import dbt_config, tasks
 from wap.config import load_config
 
 config = load_config()
@@ -38,3 +43,12 @@ with DAG(
         render_config=dbt_config.render_config(config),
         operator_args=dbt_config.operator_args(config),
     )
+
+    audit = PythonOperator(
+        task_id="audit",
+        python_callable=tasks.audit,
+        op_kwargs={"test_task_ids": [task.task_id for task in write.iter_tasks() if task.task_id.endswith(".test")]},
+        pool=config.warehouse_task_pool,
+    )
+
+    write >> audit

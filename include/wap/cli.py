@@ -48,6 +48,24 @@ def _demo_reset(args: argparse.Namespace) -> int:
     return 0
 
 
+def _diff(args: argparse.Namespace) -> int:
+    import json
+
+    from wap.audit import diff_report
+    from wap.config import validate_identifier
+    from wap.diff.markdown import render_markdown
+
+    config = load_config()
+    write_schema = validate_identifier(args.dev or config.write_schema, "--dev")
+    prod_schema = validate_identifier(args.prod or config.prod_schema, "--prod")
+    report = diff_report(config, run_id="adhoc", write_schema=write_schema, prod_schema=prod_schema)
+    if args.format == "json":
+        print(json.dumps(report, indent=2, ensure_ascii=False, default=str))
+    else:
+        print(render_markdown(report), end="")
+    return 0
+
+
 def _series(args: argparse.Namespace) -> int:
     from wap.warehouse import open_warehouse
 
@@ -78,6 +96,14 @@ def build_parser() -> argparse.ArgumentParser:
     load.add_argument("--from", dest="first", type=int, default=FIRST_YEAR)
     load.add_argument("--through", type=int, default=LAST_YEAR)
     load.set_defaults(handler=_landing_load)
+
+    diff = commands.add_parser("diff", help="diff the write schema against production, in the warehouse")
+    diff.add_argument("--dev", help="the new build's schema (default: WAP_WRITE_SCHEMA)")
+    diff.add_argument("--prod", help="the production schema (default: WAP_PROD_SCHEMA)")
+    output = diff.add_mutually_exclusive_group()
+    output.add_argument("--json", dest="format", action="store_const", const="json", help="the report as JSON")
+    output.add_argument("--markdown", dest="format", action="store_const", const="markdown", help="(default)")
+    diff.set_defaults(handler=_diff, format="markdown")
 
     demo = commands.add_parser("demo", help="the demo warehouse")
     demo_commands = demo.add_subparsers(dest="action", required=True)

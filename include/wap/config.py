@@ -85,6 +85,7 @@ class WapConfig:
     slack_api_conn_id: str = "slack_api_default"
     warehouse_pool: str = "wap_warehouse"
     review_timeout: timedelta = timedelta(hours=24)
+    sample_rows: int = 5
 
     def __post_init__(self) -> None:
         if self.warehouse not in WAREHOUSES:
@@ -106,6 +107,8 @@ class WapConfig:
             validate_identifier(self.snowflake_database, "WAP_DATABASE")
         if self.warehouse == "snowflake" and self.snowflake_database is None:
             raise ConfigError("WAP_WAREHOUSE='snowflake' needs WAP_DATABASE, the database holding both schemas")
+        if not 0 <= self.sample_rows <= 100:
+            raise ConfigError(f"WAP_SAMPLE_ROWS={self.sample_rows!r} must be a whole number from 0 to 100")
         if self.review_timeout <= timedelta(0):
             raise ConfigError(f"WAP_REVIEW_TIMEOUT={self.review_timeout!r} must be positive")
 
@@ -118,6 +121,11 @@ class WapConfig:
     def warehouse_conn_id(self) -> str:
         """The Airflow connection of the configured warehouse."""
         return self.snowflake_conn_id if self.warehouse == "snowflake" else self.duckdb_conn_id
+
+    @property
+    def warehouse_task_pool(self) -> str:
+        """Pool of the tasks that open the warehouse: 1 slot on DuckDB (one writer), Airflow's default on Snowflake."""
+        return self.warehouse_pool if self.warehouse == "duckdb" else "default_pool"
 
     @property
     def dbt_manifest_path(self) -> Path:
@@ -159,6 +167,11 @@ def load_config(env: Mapping[str, str] | None = None) -> WapConfig:
         value = _get(env, var)
         if value is not None:
             values[field_name] = Path(value).expanduser().resolve()
+    samples = _get(env, "WAP_SAMPLE_ROWS")
+    if samples is not None:
+        if not samples.isdigit():
+            raise ConfigError(f"WAP_SAMPLE_ROWS={samples!r} must be a whole number from 0 to 100")
+        values["sample_rows"] = int(samples)
     timeout = _get(env, "WAP_REVIEW_TIMEOUT")
     if timeout is not None:
         values["review_timeout"] = parse_duration(timeout, "WAP_REVIEW_TIMEOUT")

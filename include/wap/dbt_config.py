@@ -12,6 +12,8 @@ from cosmos import ExecutionConfig, ProfileConfig, ProjectConfig, RenderConfig
 from cosmos.constants import ExecutionMode, InvocationMode, LoadMode, TestBehavior
 from cosmos.profiles import SnowflakeUserPasswordProfileMapping
 
+from wap.dbt_results import push_test_results
+
 if TYPE_CHECKING:
     from wap.config import WapConfig
 
@@ -87,9 +89,5 @@ def render_config(config: WapConfig) -> RenderConfig:
 
 
 def operator_args(config: WapConfig) -> dict[str, Any]:
-    """Arguments for every dbt task: on the embedded warehouse, the 1-slot warehouse pool."""
-    args: dict[str, Any] = {}
-    if config.warehouse == "duckdb":
-        # DuckDB allows one writing process; Snowflake handles concurrent writers itself.
-        args["pool"] = config.warehouse_pool
-    return args
+    """Arguments for every dbt task: test counts to XCom for the audit; on DuckDB, the 1-slot pool."""
+    return {"callback": push_test_results, "pool": config.warehouse_task_pool}

@@ -39,6 +39,9 @@ def build_production_directly(config: WapConfig) -> None:
         "duckdb",
         "--vars",
         json.dumps({"wap_write_schema": config.prod_schema}),
+        # Its own target path: the manifest Cosmos renders from (dbt/target) stays as `dbt parse` wrote it.
+        "--target-path",
+        str(config.duckdb_path.parent / "dbt-target-production"),
     ]
     result = subprocess.run(command, env={**os.environ, **dbt_env(config)}, capture_output=True, text=True, check=False)
     if result.returncode != 0:

@@ -88,3 +88,17 @@ def test_a_bad_setting_is_an_import_error_naming_it(monkeypatch: pytest.MonkeyPa
     bag = DagBag(dag_folder=str(PROJECT_DIR / "dags" / "wap_dwh.py"))
     (error,) = bag.import_errors.values()
     assert "WAP_WRITE_SCHEMA='develop_dwh; drop schema dwh' is not a valid SQL identifier" in error
+
+
+def test_audit_follows_every_write_task_and_uses_the_warehouse_pool(dagbag: DagBag) -> None:
+    dag = dagbag.dags["wap_dwh"]
+    audit = dag.get_task("audit")
+    assert audit.pool == "wap_warehouse"
+    write_leaves = {
+        task.task_id
+        for task in dag.tasks
+        if task.task_id.startswith("write.") and not any(t.startswith("write.") for t in task.downstream_task_ids)
+    }
+    assert write_leaves == {"write.sysselsetting_forholdstall.test"}
+    assert audit.upstream_task_ids == write_leaves
+    assert sorted(audit.op_kwargs["test_task_ids"]) == sorted(t for t in dag.task_ids if t.endswith(".test"))

@@ -1,4 +1,4 @@
-"""Run wap_dwh with `airflow dags test` on a temporary embedded warehouse and check what it wrote.
+"""Run wap_dwh with `airflow dags test` on a temporary embedded warehouse; check what it wrote and audited.
 
 The expected rows are computed here in Python from the landing generator, independently of the dbt SQL.
 """
@@ -6,6 +6,7 @@ The expected rows are computed here in Python from the landing generator, indepe
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from collections import defaultdict
@@ -49,6 +50,7 @@ def warehouse(tmp_path_factory: pytest.TempPathFactory) -> Path:
     _run([str(BIN / "wap"), "demo", "reset"], env)
     output = _run([str(BIN / "airflow"), "dags", "test", "wap_dwh"], env)
     assert "state=success" in output
+    (home / "run.log").write_text(output)
     return path
 
 
@@ -106,8 +108,56 @@ def test_every_model_is_in_the_write_schema_and_no_view_names_it(warehouse: Path
         ).fetchall()
         views = conn.execute("select sql from duckdb_views() where schema_name = 'develop_dwh'").fetchall()
     assert sorted(relations) == [
+        ("_wap_marker", "BASE TABLE"),
         ("int_sysselsetting_pivoted", "BASE TABLE"),
         ("stg_ssb__befolkning_sysselsetting", "VIEW"),
         ("sysselsetting_forholdstall", "BASE TABLE"),
     ]
     assert views and all("develop_dwh" not in sql.split(" AS ", 1)[1] for (sql,) in views)
+
+
+def test_audit_marks_the_build_with_a_review_id_bound_to_its_report(warehouse: Path, monkeypatch) -> None:
+    from wap.audit import diff_report
+    from wap.config import load_config
+    from wap.diff.report import review_id
+
+    with duckdb.connect(str(warehouse), read_only=True) as conn:
+        marker = conn.execute(
+            "select relation, run_id, review_id, row_count from develop_dwh._wap_marker order by relation"
+        ).fetchall()
+    run_ids, review_ids = {row[1] for row in marker}, {row[2] for row in marker}
+    assert len(run_ids) == 1 and len(review_ids) == 1
+    (run_id,), (rid,) = run_ids, review_ids
+    assert [(row[0], row[3]) for row in marker] == [
+        ("*", None),
+        ("int_sysselsetting_pivoted", 960),
+        ("stg_ssb__befolkning_sysselsetting", 2880),
+        ("sysselsetting_forholdstall", 960),
+    ]
+    # The report is deterministic: recomputing it for the same run gives the id the audit recorded.
+    monkeypatch.setenv("WAP_DUCKDB_PATH", str(warehouse))
+    report = diff_report(load_config(), run_id=run_id, dbt_tests=_logged_dbt_tests(warehouse))
+    assert review_id(run_id, report) == rid
+    log = (warehouse.parent / "run.log").read_text()
+    assert f"Audit of run {run_id}: review {rid}" in log
+    table = next(e for e in report["relations"] if e["name"] == "sysselsetting_forholdstall")
+    assert table["status"] == "changed" and table["diff_method"] == "key"
+    assert table["rows"] == {"before": 840, "after": 960, "added": 120, "removed": 0, "changed": 0}
+    (period,) = table["periods"]
+    assert period["counts"][-2:] == [
+        {"period": "2021", "before": 120, "after": 120},
+        {"period": "2022", "before": 0, "after": 120},
+    ]
+
+
+def _logged_dbt_tests(warehouse: Path) -> list[dict]:
+    """The dbt test counts as the audit's log printed them (one table row per model)."""
+    log = (warehouse.parent / "run.log").read_text()
+    rows = []
+    for model in ("int_sysselsetting_pivoted", "stg_ssb__befolkning_sysselsetting", "sysselsetting_forholdstall"):
+        match = re.search(rf"^\| {model} \| (\d+) \| (\d+) \| (\d+) \|$", log, re.MULTILINE)
+        assert match, f"no dbt test counts for {model} in the audit log"
+        passed, failed, warned = map(int, match.groups())
+        assert passed > 0 and failed == 0
+        rows.append({"model": model, "passed": passed, "failed": failed, "warned": warned})
+    return rows

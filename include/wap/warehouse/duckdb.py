@@ -8,12 +8,14 @@ from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
 from wap.config import validate_identifier
+from wap.diff.dialect import DIALECTS, quote
 from wap.landing import COLUMNS, LandingRow
 
 if TYPE_CHECKING:
     import duckdb
 
     from wap.config import WapConfig
+    from wap.diff.engine import Query
 
 log = logging.getLogger(__name__)
 
@@ -23,6 +25,8 @@ LANDING_TABLE = "befolkning_sysselsetting"
 
 class DuckDBWarehouse:
     """The DuckDB file named by ``WAP_DUCKDB_PATH``; ``duckdb_default`` supplies options (memory, threads)."""
+
+    dialect = DIALECTS["duckdb"]
 
     def __init__(self, config: WapConfig) -> None:
         self.config = config
@@ -41,6 +45,31 @@ class DuckDBWarehouse:
             yield conn
         finally:
             conn.close()
+
+    @contextmanager
+    def session(self, *, read_only: bool = False) -> Iterator[Query]:
+        """A :data:`~wap.diff.engine.Query` on one connection: run a statement with bound values, get all rows."""
+        with self.connect(read_only=read_only) as conn:
+            yield lambda sql, params: conn.execute(sql, list(params)).fetchall()
+
+    def write_marker(self, *, run_id: str, review_id: str, fingerprints: Iterable[tuple[str, int, str | None]]) -> None:
+        """Record in the write schema which run built it and which review audited it, with each relation's
+        row count and content hash as the report recorded them (publish re-checks them)."""
+        from wap.audit import MARKER_TABLE
+
+        table = f"{quote(self.config.write_schema)}.{quote(MARKER_TABLE)}"
+        with self.connect() as conn:
+            conn.execute("begin transaction")
+            conn.execute(
+                f"create or replace table {table} (run_id varchar not null, review_id varchar not null, "
+                "relation varchar not null, row_count bigint, content_hash varchar, "
+                "written_at timestamp default current_timestamp)"
+            )
+            conn.executemany(
+                f"insert into {table} (run_id, review_id, relation, row_count, content_hash) values (?, ?, ?, ?, ?)",
+                [[run_id, review_id, name, count, content_hash] for name, count, content_hash in fingerprints],
+            )
+            conn.execute("commit")
 
     def load_landing(self, rows: Iterable[LandingRow]) -> int:
         """Insert ``rows`` into ``ssb.befolkning_sysselsetting``, replacing the years they cover.

@@ -1,0 +1,70 @@
+"""The audit report: one canonical, versioned JSON document, and the review id bound to it.
+
+The report is a plain dict (JSON types only). Schema, version 1::
+
+    schema_version  1
+    dag_id, run_id  the run that built the write schema
+    warehouse       "duckdb" | "snowflake"
+    write_schema, prod_schema
+    summary         relations, added, removed, changed, unchanged (relation counts);
+                    rows_before, rows_after, rows_added, rows_removed, rows_changed (sums over relations)
+    relations       one entry per relation in either schema (see wap.diff.engine.DiffEngine.diff_relation)
+    dbt_tests       [{model, passed, failed, warned}] from the build, may be empty
+
+Python's json with sorted keys and no spaces is the canonical form; the review id is the first 12 hex chars
+of SHA-256 over the run id, a newline, and that form.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Sequence
+from typing import Any
+
+SCHEMA_VERSION = 1
+STATUSES = ("added", "removed", "changed", "unchanged")
+
+
+def summarize(relations: Sequence[dict[str, Any]]) -> dict[str, int]:
+    summary = {"relations": len(relations), **{status: 0 for status in STATUSES}}
+    for key in ("before", "after", "added", "removed", "changed"):
+        summary[f"rows_{key}"] = 0
+    for entry in relations:
+        summary[entry["status"]] += 1
+        for key in ("before", "after", "added", "removed", "changed"):
+            summary[f"rows_{key}"] += entry["rows"].get(key) or 0
+    return summary
+
+
+def build_report(
+    *,
+    dag_id: str,
+    run_id: str,
+    warehouse: str,
+    write_schema: str,
+    prod_schema: str,
+    relations: Sequence[dict[str, Any]],
+    dbt_tests: Sequence[dict[str, Any]] = (),
+) -> dict[str, Any]:
+    return {
+        "schema_version": SCHEMA_VERSION,
+        "dag_id": dag_id,
+        "run_id": run_id,
+        "warehouse": warehouse,
+        "write_schema": write_schema,
+        "prod_schema": prod_schema,
+        "summary": summarize(relations),
+        "relations": list(relations),
+        "dbt_tests": list(dbt_tests),
+    }
+
+
+def canonical_json(report: dict[str, Any]) -> str:
+    return json.dumps(report, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
+
+
+def review_id(run_id: str, report: dict[str, Any]) -> str:
+    """12 hex chars of SHA-256 over the run id and the canonical report: approving it approves exactly this."""
+    digest = hashlib.sha256(f"{run_id}\n{canonical_json(report)}".encode()).hexdigest()
+    return digest[:12]
