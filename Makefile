@@ -58,9 +58,13 @@ demo-data: setup
 
 ## demo: set up, then run wap_dwh on the embedded warehouse and show what it wrote
 demo: demo-data
-	echo "== Running wap_dwh (Write: dbt build into develop_dwh) =="
+	echo "== Running wap_dwh: Write (dbt build into develop_dwh), then Audit (diff against dwh) =="
 	airflow dags test wap_dwh > $(PROJECT)/.wap/demo-run.log 2>&1 || { tail -60 $(PROJECT)/.wap/demo-run.log; exit 1; }
-	grep -E "Marking run|state=" $(PROJECT)/.wap/demo-run.log | tail -3 || true
+	grep -o "DagRun Finished: dag_id=wap_dwh.*state=[a-z]*" $(PROJECT)/.wap/demo-run.log | sed 's/, run_start.*, state=/ ... state=/'
+	echo
+	echo "== The audit's report (as logged by the audit task, full log: .wap/demo-run.log) =="
+	sed -n '/^## WAP audit:/,/^[0-9]\{4\}-[0-9][0-9]-[0-9][0-9]T/p' $(PROJECT)/.wap/demo-run.log | grep -v '^[0-9]\{4\}-[0-9][0-9]-[0-9][0-9]T'
+	echo "== What the Write stage wrote =="
 	wap series
 
 ## test: set-up, ruff, then the whole pytest suite
