@@ -63,7 +63,7 @@ demo: demo-data
 	grep -o "DagRun Finished: dag_id=wap_dwh.*state=[a-z]*" $(PROJECT)/.wap/demo-run.log | sed 's/, run_start.*, state=/ ... state=/'
 	echo
 	echo "== The audit's report (as logged by the audit task, full log: .wap/demo-run.log) =="
-	sed -n '/^## WAP audit:/,/^[0-9]\{4\}-[0-9][0-9]-[0-9][0-9]T/p' $(PROJECT)/.wap/demo-run.log | grep -v '^[0-9]\{4\}-[0-9][0-9]-[0-9][0-9]T'
+	sed -n '/^## WAP audit:/,/^[0-9]\{4\}-[0-9][0-9]-[0-9][0-9]T/p' $(PROJECT)/.wap/demo-run.log | grep -v -e '^[0-9]\{4\}-[0-9][0-9]-[0-9][0-9]T' -e ' loc=audit.py:'
 	echo "== What the Write stage wrote =="
 	wap series
 

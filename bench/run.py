@@ -80,6 +80,9 @@ def bench_parse() -> None:
 def main() -> None:
     print("== WAP bench ==")
     bench_parse()
+    from diff import bench_diff  # bench/diff.py, beside this script
+
+    bench_diff()
 
 
 if __name__ == "__main__":
