@@ -58,12 +58,20 @@ demo-data: setup
 
 ## demo: set up, then run wap_dwh on the embedded warehouse and show what it wrote
 demo: demo-data
-	echo "== Running wap_dwh: Write (dbt build into develop_dwh), then Audit (diff against dwh) =="
-	airflow dags test wap_dwh > $(PROJECT)/.wap/demo-run.log 2>&1 || { tail -60 $(PROJECT)/.wap/demo-run.log; exit 1; }
+	export WAP_APPROVAL_POKE_INTERVAL=$${WAP_APPROVAL_POKE_INTERVAL:-2s}
+	python -m wap.demo_cycle || { tail -60 $(PROJECT)/.wap/demo-run.log; exit 1; }
+	echo
+	echo "== The approval sensor (await_approval) =="
+	grep -o -e "Review [0-9a-f]* is open until [^ ]*" -e "Not decided: .*slot is held while waiting)" \
+	  -e "wap_approval__wap_dwh: review [0-9a-f]* approved" -e "Review [0-9a-f]* approved.*proceed" \
+	  $(PROJECT)/.wap/demo-run.log | sed 's/ \[.*//; s/^/  /'
 	grep -o "DagRun Finished: dag_id=wap_dwh.*state=[a-z]*" $(PROJECT)/.wap/demo-run.log | sed 's/, run_start.*, state=/ ... state=/'
 	echo
 	echo "== The audit's report (as logged by the audit task, full log: .wap/demo-run.log) =="
 	sed -n '/^## WAP audit:/,/^[0-9]\{4\}-[0-9][0-9]-[0-9][0-9]T/p' $(PROJECT)/.wap/demo-run.log | grep -v -e '^[0-9]\{4\}-[0-9][0-9]-[0-9][0-9]T' -e ' loc=audit.py:'
+	echo "== The review, as \`wap status\` shows it =="
+	wap status
+	echo
 	echo "== What the Write stage wrote =="
 	wap series
 

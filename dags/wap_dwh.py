@@ -8,6 +8,11 @@ model's tests right after it. A failing model or test ends the run: nothing is a
 `review_id`) is the task's XCom and its Markdown rendering is in the task log. A marker in the write schema
 records the run, the review id and each relation's count and content hash.
 
+**Approve**: the audit opens the review by setting the Variable `wap_approval__<dag_id>` to
+`pending <review_id>`. `await_approval` (deferrable: no worker slot while it waits) succeeds on
+`approve <review_id>`; `reject <review_id>` or the timeout skips it, and nothing is published. Any other
+value is logged and ignored.
+
 Settings come from the environment (`WAP_*`, see the README); parsing this file needs no connection,
 no Variable and no warehouse.
 """
@@ -22,6 +27,8 @@ from cosmos import DbtTaskGroup
 
 from wap import dbt_config, tasks
 from wap.config import load_config
+from wap.sensors import AwaitApprovalSensor
+from wap.slack.callbacks import on_failure, on_rejected, on_review_opened
 
 config = load_config()
 
@@ -32,7 +39,12 @@ with DAG(
     catchup=False,
     max_active_runs=1,
     tags=["wap", "dbt", config.warehouse],
-    default_args={"owner": "data-platform", "retries": 1, "retry_delay": timedelta(minutes=1)},
+    default_args={
+        "owner": "data-platform",
+        "retries": 1,
+        "retry_delay": timedelta(minutes=1),
+        "on_failure_callback": on_failure(),
+    },
     doc_md=__doc__,
 ) as dag:
     write = DbtTaskGroup(
@@ -49,6 +61,15 @@ with DAG(
         python_callable=tasks.audit,
         op_kwargs={"test_task_ids": [task.task_id for task in write.iter_tasks() if task.task_id.endswith(".test")]},
         pool=config.warehouse_task_pool,
+        on_success_callback=on_review_opened(),
     )
 
-    write >> audit
+    await_approval = AwaitApprovalSensor(
+        task_id="await_approval",
+        approval_variable=config.approval_variable,
+        review_timeout=config.review_timeout,
+        poke_interval=config.approval_poke_interval.total_seconds(),
+        on_skipped_callback=on_rejected(),
+    )
+
+    write >> audit >> await_approval

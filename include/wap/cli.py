@@ -1,4 +1,4 @@
-"""The `wap` command: set-up helpers now; `wap diff/status/approve/reject` join as the pipeline grows."""
+"""The `wap` command: the reviewer's `diff`, `status`, `approve` and `reject`, and set-up helpers."""
 
 from __future__ import annotations
 
@@ -80,6 +80,57 @@ def _series(args: argparse.Namespace) -> int:
     return 0
 
 
+def _links(dag_id: str, run_id: str) -> tuple[str, str]:
+    """The review view and the DAG run in the Airflow UI, under its configured base URL."""
+    from urllib.parse import quote
+
+    from airflow.configuration import conf
+
+    base = (conf.get("api", "base_url", fallback="") or "http://localhost:8080").rstrip("/")
+    return f"{base}/wap/reviews/{quote(dag_id)}/{quote(run_id, safe='')}", f"{base}/dags/{dag_id}/runs/{run_id}"
+
+
+def _status(args: argparse.Namespace) -> int:
+    from airflow.utils.session import create_session
+
+    from wap.reviews import describe, list_reviews, variable_value
+
+    config = load_config()
+    with create_session() as session:
+        reviews = [review for review in list_reviews(config.dag_id, session=session) if review.review_id]
+        value = variable_value(config.approval_variable, session=session)
+    review = next((review for review in reviews if review.is_open), reviews[0] if reviews else None)
+    print(f"{config.approval_variable} = {value!r}")
+    if review is None:
+        print(f"No review of {config.dag_id} yet ({describe(value, None)})")
+        return 0
+    report_link, run_link = _links(review.dag_id, review.run_id)
+    print(f"Review {review.review_id}: {review.state}  (run {review.run_id}, {review.run_state})")
+    print(f"  {describe(value, review)}")
+    if review.decision:
+        by = review.decision.get("decided_by")
+        print(f"  decision: {review.decision.get('decision')}{f' by {by}' if by else ''}")
+    print(f"  report: {report_link}\n  run:    {run_link}")
+    if review.is_open:
+        print(
+            f"  to publish: wap approve {review.review_id}   (or: airflow variables set "
+            f"{config.approval_variable} 'approve {review.review_id}')"
+        )
+    return 0
+
+
+def _decide(args: argparse.Namespace) -> int:
+    from airflow.utils.session import create_session
+
+    from wap.reviews import decide
+
+    config = load_config()
+    with create_session() as session:
+        value = decide(config.approval_variable, config.dag_id, args.verb, args.review_id, session=session)
+    print(f"Set {config.approval_variable} = {value!r}; await_approval picks it up within its poke interval")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="wap", description="Write-Audit-Publish for dbt with Airflow.")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -109,6 +160,13 @@ def build_parser() -> argparse.ArgumentParser:
     demo_commands = demo.add_subparsers(dest="action", required=True)
     reset = demo_commands.add_parser("reset", help="recreate it: production through 2021, the 2022 load in landing")
     reset.set_defaults(handler=_demo_reset)
+
+    status = commands.add_parser("status", help="the open review (or the latest): id, state, links")
+    status.set_defaults(handler=_status)
+    for verb, text in (("approve", "publish"), ("reject", "not publish")):
+        decision = commands.add_parser(verb, help=f"{verb} the open review: {text} exactly the report it names")
+        decision.add_argument("review_id", help="the review id from the audit (12 hex characters)")
+        decision.set_defaults(handler=_decide, verb=verb)
 
     series = commands.add_parser("series", help="rows per year of the published table in both schemas")
     series.set_defaults(handler=_series)

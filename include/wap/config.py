@@ -85,7 +85,10 @@ class WapConfig:
     slack_api_conn_id: str = "slack_api_default"
     warehouse_pool: str = "wap_warehouse"
     review_timeout: timedelta = timedelta(hours=24)
+    approval_poke_interval: timedelta = timedelta(seconds=15)
     sample_rows: int = 5
+    slack_channel: str = "#data-reviews"
+    slack_outbox: Path = PROJECT_DIR / ".wap" / "slack-outbox.jsonl"
 
     def __post_init__(self) -> None:
         if self.warehouse not in WAREHOUSES:
@@ -159,11 +162,16 @@ def load_config(env: Mapping[str, str] | None = None) -> WapConfig:
         ("slack_webhook_conn_id", "WAP_SLACK_CONN_ID"),
         ("slack_api_conn_id", "WAP_SLACK_API_CONN_ID"),
         ("warehouse_pool", "WAP_WAREHOUSE_POOL"),
+        ("slack_channel", "WAP_SLACK_CHANNEL"),
     ):
         value = _get(env, var)
         if value is not None:
             values[field_name] = value.lower() if field_name == "warehouse" else value
-    for field_name, var in (("duckdb_path", "WAP_DUCKDB_PATH"), ("dbt_project_dir", "WAP_DBT_PROJECT_DIR")):
+    for field_name, var in (
+        ("duckdb_path", "WAP_DUCKDB_PATH"),
+        ("dbt_project_dir", "WAP_DBT_PROJECT_DIR"),
+        ("slack_outbox", "WAP_SLACK_OUTBOX"),
+    ):
         value = _get(env, var)
         if value is not None:
             values[field_name] = Path(value).expanduser().resolve()
@@ -175,4 +183,7 @@ def load_config(env: Mapping[str, str] | None = None) -> WapConfig:
     timeout = _get(env, "WAP_REVIEW_TIMEOUT")
     if timeout is not None:
         values["review_timeout"] = parse_duration(timeout, "WAP_REVIEW_TIMEOUT")
+    poke = _get(env, "WAP_APPROVAL_POKE_INTERVAL")
+    if poke is not None:
+        values["approval_poke_interval"] = parse_duration(poke, "WAP_APPROVAL_POKE_INTERVAL")
     return WapConfig(**values)  # type: ignore[arg-type]

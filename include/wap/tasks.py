@@ -2,16 +2,33 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from typing import Any
 
 from wap.config import load_config
 from wap.dbt_results import XCOM_KEY, collect
 
+log = logging.getLogger(__name__)
+
 
 def audit(test_task_ids: Sequence[str], ti: Any, run_id: str) -> dict[str, Any]:
-    """Audit: the diff report of this run's build, with its review id, as the task's XCom."""
+    """Audit: the diff report of this run's build, with its review id, as the task's XCom; opens the review."""
     from wap.audit import run_audit
 
+    config = load_config()
     dbt_tests = collect((task_id, ti.xcom_pull(task_ids=task_id, key=XCOM_KEY)) for task_id in test_task_ids)
-    return run_audit(load_config(), run_id=run_id, dbt_tests=dbt_tests)
+    report = run_audit(config, run_id=run_id, dbt_tests=dbt_tests)
+    open_review(config.approval_variable, report["review_id"], run_id)
+    return report
+
+
+def open_review(variable: str, review_id: str, run_id: str) -> None:
+    """Set the approval Variable to ``pending <review_id>``: any earlier decision no longer applies."""
+    from airflow.sdk import Variable
+
+    from wap.review import value_for
+
+    value = value_for("pending", review_id)
+    Variable.set(variable, value, description=f"WAP review of run {run_id}: set to 'approve|reject {review_id}'")
+    log.info("Review %s is open: set Variable %s to 'approve %s' to publish", review_id, variable, review_id)

@@ -1,10 +1,15 @@
 """Diff every relation of the write schema against production, in the warehouse.
 
 Python receives aggregates and at most ``sample_rows`` sample rows per kind, so its memory does not grow with
-the tables. Per relation pair: one pass over each side for count, content hash and date ranges (the fast path:
-equal count and hash is "unchanged", no join); then, for changed tables, one full outer join on the primary
-key computing every count at once, or a multiset diff where there is no usable key; then rows per period for
-each date/time column.
+the tables. Per relation pair:
+
+- two tables with a key and different row counts (``count(*)`` is metadata) are changed for certain: one full
+  outer join on the key computes every count, the new side's content hash and the date ranges, and picks the
+  sample keys, whose rows are then read by key;
+- otherwise one pass over each side computes count, content hash and date ranges (the fast path: equal count
+  and hash is "unchanged", no join), and a changed pair gets the keyed join, or a multiset diff where there is
+  no usable key (none, or duplicated);
+- then rows per period (year, or month for spans under three years) of each date/time column.
 """
 
 from __future__ import annotations
@@ -60,6 +65,16 @@ def _is_time(data_type: str) -> bool:
     return data_type.upper().startswith(_TIME_TYPES)
 
 
+def _time_columns(relation: Relation) -> list[str]:
+    return [name for name, data_type in relation.columns if _is_time(data_type)]
+
+
+def _period_label(value: Any, grain: str) -> str:
+    """``2022`` or ``2022-03`` from :meth:`~wap.diff.dialect.Dialect.period_key`'s integer."""
+    value = int(value)
+    return f"{value:04d}" if grain == "year" else f"{value // 100:04d}-{value % 100:02d}"
+
+
 def _jsonable(value: Any) -> Any:
     if isinstance(value, datetime | date):
         return value.isoformat()
@@ -72,7 +87,26 @@ def _samples(value: Any) -> list[Any]:
         return []
     if isinstance(value, str):
         value = json.loads(value)
-    return [json.loads(item) if isinstance(item, str) else item for item in value]
+    return [_sample_item(item) for item in value]
+
+
+def _in_order(rows: list[Any], columns: Sequence[str]) -> list[Any]:
+    """Sample rows with their fields in table order (Snowflake returns an OBJECT's keys sorted by name)."""
+    position = {column: i for i, column in enumerate(columns)}
+
+    def place(item: tuple[str, Any]) -> int:
+        return position.get(item[0], len(position))
+
+    return [dict(sorted(row.items(), key=place)) if isinstance(row, dict) else row for row in rows]
+
+
+def _sample_item(value: Any) -> Any:
+    return json.loads(value) if isinstance(value, str) else value
+
+
+def _key_text(value: Mapping[str, Any], key: Sequence[str]) -> str:
+    """A key's values as text, equal for the same key whether it came as a struct or as JSON."""
+    return json.dumps([_jsonable(value[column]) for column in key], default=str)
 
 
 class DiffEngine:
@@ -120,29 +154,65 @@ class DiffEngine:
             "samples": {"added": [], "removed": [], "changed": []},
             "periods": [],
         }
-        after = self._stats(self.write_schema, new, old) if new else None
-        before = self._stats(self.prod_schema, old, new) if old else None
+        if new is not None and old is not None:
+            after, before = self._compare(entry, new, old)
+        else:
+            after = self._stats(self.write_schema, new, None) if new else None
+            before = self._stats(self.prod_schema, old, None) if old else None
+            entry["rows"]["after"] = after["count"] if after else None
+            entry["rows"]["before"] = before["count"] if before else None
         entry["content_hash_after"] = after["full_hash"] if after else None
-        entry["rows"]["after"] = after["count"] if after else None
-        entry["rows"]["before"] = before["count"] if before else None
         if new is None:
             entry["rows"]["removed"] = before["count"]
             entry["samples"]["removed"] = self._sample_all(self.prod_schema, old)
         elif old is None:
             entry["rows"]["added"] = after["count"]
             entry["samples"]["added"] = self._sample_all(self.write_schema, new)
-        else:
-            same_schema = not any(entry["columns"].values()) and new.kind == old.kind
-            if same_schema and after["count"] == before["count"] and after["hash"] == before["hash"]:
-                entry["diff_method"] = "fast_path"
-                entry["rows"].update(added=0, removed=0, changed=0)
-            else:
-                entry["status"] = "changed"
-                self._row_diff(entry, new, old)
         entry["periods"] = self._periods(new, old, after, before, entry["status"])
         return entry
 
     # -- pieces ---------------------------------------------------------------------------------------------
+    def _compare(self, entry: dict[str, Any], new: Relation, old: Relation) -> tuple[dict[str, Any], dict[str, Any]]:
+        """Fill ``entry`` for a relation on both sides; return the figures of each side (count, hashes, ranges).
+
+        Two tables with a key and different row counts (``count(*)`` is metadata on both warehouses) are changed
+        for certain: the per-side pass is skipped and its figures come from the keyed join itself. Otherwise the
+        per-side pass decides: equal count and content hash is the fast path, anything else gets a row diff.
+        """
+        key = self._usable_key(new, old)
+        if key is not None and new.kind == old.kind == "table":
+            after_count, before_count = self._counts(new, old)
+            if after_count != before_count:
+                entry["status"] = "changed"
+                entry["key"] = key
+                entry["rows"].update(after=after_count, before=before_count)
+                sides = self._keyed_diff(entry, new, old, key, with_stats=True)
+                if sides is not None:
+                    entry["diff_method"] = "key"
+                    return sides
+                key = None  # duplicates: the multiset diff below, after the per-side pass
+                entry["duplicate_keys"] = True
+        after = self._stats(self.write_schema, new, old)
+        before = self._stats(self.prod_schema, old, new)
+        entry["rows"].update(after=after["count"], before=before["count"])
+        same_schema = not any(entry["columns"].values()) and new.kind == old.kind
+        if same_schema and after["count"] == before["count"] and after["hash"] == before["hash"]:
+            entry["diff_method"] = "fast_path"
+            entry["rows"].update(added=0, removed=0, changed=0)
+        else:
+            entry["status"] = "changed"
+            self._row_diff(entry, new, old, key)
+        return after, before
+
+    def _counts(self, new: Relation, old: Relation) -> tuple[int, int]:
+        d = self.dialect
+        sql = (
+            f"select (select count(*) from {d.relation(self.write_schema, new.name)}), "
+            f"(select count(*) from {d.relation(self.prod_schema, old.name)})"
+        )
+        ((after, before),) = self.query(sql, [])
+        return int(after), int(before)
+
     @staticmethod
     def _schema_diff(new: Relation | None, old: Relation | None) -> dict[str, list[dict[str, str]]]:
         if new is None or old is None:
@@ -162,7 +232,7 @@ class DiffEngine:
         """Count, content hash over the columns both sides share (sorted), min/max of time columns."""
         shared = sorted(set(relation.column_types) & set(other.column_types)) if other else []
         every = sorted(relation.column_types)
-        times = [name for name, data_type in relation.columns if _is_time(data_type)]
+        times = _time_columns(relation)
         select = [
             "count(*)",
             self.dialect.content_hash(shared) if shared else "null",
@@ -177,67 +247,134 @@ class DiffEngine:
         return {"count": int(row[0]), "hash": row[1], "full_hash": full_hash, "ranges": ranges}
 
     def _sample_all(self, schema: str, relation: Relation) -> list[Any]:
+        if self.sample_rows < 1:
+            return []
         columns = [name for name, _ in relation.columns]
         value = self.dialect.row_json("t", columns)
         sample = self.dialect.sample(value, self.dialect.row_hash(columns, "t"), "true", self.sample_rows)
         (row,) = self.query(f"select {sample} from {self.dialect.relation(schema, relation.name)} t", [])
-        return _samples(row[0])
+        return _in_order(_samples(row[0]), columns)
 
     def _usable_key(self, new: Relation, old: Relation) -> list[str] | None:
+        """The relation's key from the dbt project, in the catalog's spelling (dbt writes ``id``, Snowflake
+        stores ``ID``); None if a key column is missing on either side."""
         key = self.keys.get(new.name.lower())
-        if key and all(column in new.column_types and column in old.column_types for column in key):
-            return key
+        if not key:
+            return None
+        spelling = {name.lower(): name for name in new.column_types}
+        columns = [spelling.get(column.lower()) for column in key]
+        if all(column is not None and column in old.column_types for column in columns):
+            return columns  # type: ignore[return-value]
         return None
 
-    def _row_diff(self, entry: dict[str, Any], new: Relation, old: Relation) -> None:
-        key = self._usable_key(new, old)
+    def _row_diff(self, entry: dict[str, Any], new: Relation, old: Relation, key: list[str] | None) -> None:
         if key is not None:
             entry["key"] = key
-            if self._keyed_diff(entry, new, old, key):
+            if self._keyed_diff(entry, new, old, key) is not None:
                 entry["diff_method"] = "key"
                 return
             entry["duplicate_keys"] = True
-            log.info("%s: key %s is not unique on both sides; falling back to a multiset diff", new.name, key)
+        if entry["duplicate_keys"]:
+            log.info("%s: key %s is not unique on both sides; falling back to a multiset diff", new.name, entry["key"])
         self._multiset_diff(entry, new, old)
         entry["diff_method"] = "multiset"
 
-    def _keyed_diff(self, entry: dict[str, Any], new: Relation, old: Relation, key: list[str]) -> bool:
-        """One full outer join on ``key``. False when a key matches several rows (duplicates)."""
+    def _keyed_diff(
+        self, entry: dict[str, Any], new: Relation, old: Relation, key: list[str], *, with_stats: bool = False
+    ) -> tuple[dict[str, Any], dict[str, Any]] | None:
+        """One full outer join on ``key`` for every count; None when a key matches several rows (duplicates).
+
+        The join carries the key, the compared columns (:meth:`~wap.diff.dialect.Dialect.compared`) and, with
+        ``with_stats``, what the per-side pass would have computed (the new side's content hash over all its
+        columns, min/max of time columns), which it then returns. Samples are chosen in the join by key and
+        their rows read afterwards by key (:meth:`_rows_by_key`): building every candidate's JSON in the join
+        cost more than the rest of it.
+        """
         d = self.dialect
-        compared = [name for name in new.column_types if name in old.column_types and name not in key]
-        differs = [f"n.{quote(c)} is distinct from o.{quote(c)}" for c in compared]
+        new_types, old_types = new.column_types, old.column_types
+        compared = [name for name in new_types if name in old_types and name not in key]
+        times = {"n": _time_columns(new), "o": _time_columns(old)} if with_stats else {"n": [], "o": []}
+
+        def side(alias: str, relation: Relation, schema: str, types: dict[str, str], other: dict[str, str]) -> str:
+            select = [f"{alias}.{quote(column)}" for column in key] + [f"1 as {PRESENT}"]
+            select += [f"{d.compared(alias, c, types[c], other[c])} as __wap_c{i}" for i, c in enumerate(compared)]
+            select += [f"{alias}.{quote(c)} as __wap_t{i}" for i, c in enumerate(times[alias])]
+            if with_stats and alias == "n":
+                select.append(f"{d.row_hash(sorted(types), alias)} as __wap_h")
+            return f"(select {', '.join(select)} from {d.relation(schema, relation.name)} {alias}) {alias}"
+
         both = f"n.{PRESENT} = 1 and o.{PRESENT} = 1"
+        differs = [f"n.__wap_c{i} is distinct from o.__wap_c{i}" for i in range(len(compared))]
         any_differs = f"{both} and ({' or '.join(differs)})" if differs else "1 = 0"
-        key_hash_n = d.row_hash(key, "n")
-        key_hash_o = d.row_hash(key, "o")
-        new_columns = [name for name, _ in new.columns]
-        old_columns = [name for name, _ in old.columns]
-        after_json, before_json = d.row_json("n", new_columns), d.row_json("o", old_columns)
-        changed_value = f"""'{{"after":' || {after_json} || ',"before":' || {before_json} || '}}'"""
         select = [
-            d.count_if(f"n.{PRESENT} = 1"),
-            d.count_if(f"o.{PRESENT} = 1"),
+            f"count(n.{PRESENT})",
+            f"count(o.{PRESENT})",
             d.count_if(f"o.{PRESENT} is null"),
             d.count_if(f"n.{PRESENT} is null"),
             d.count_if(any_differs),
-            d.sample(d.row_json("n", new_columns), key_hash_n, f"o.{PRESENT} is null", self.sample_rows),
-            d.sample(d.row_json("o", old_columns), key_hash_o, f"n.{PRESENT} is null", self.sample_rows),
-            d.sample(changed_value, key_hash_n, any_differs, self.sample_rows),
+            d.sample(d.key_value("n", key), d.row_hash(key, "n"), f"o.{PRESENT} is null", self.sample_rows),
+            d.sample(d.key_value("o", key), d.row_hash(key, "o"), f"n.{PRESENT} is null", self.sample_rows),
+            d.sample(d.key_value("n", key), d.row_hash(key, "n"), any_differs, self.sample_rows),
         ] + [d.count_if(f"{both} and {condition}") for condition in differs]
+        if with_stats:
+            select.append(d.sum_text("n.__wap_h"))
+            for alias in ("n", "o"):
+                select += [f"{f}({alias}.__wap_t{i})" for i in range(len(times[alias])) for f in ("min", "max")]
         on = " and ".join(f"n.{quote(c)} is not distinct from o.{quote(c)}" for c in key)
-        sql = (
-            f"select {', '.join(select)} "
-            f"from (select *, 1 as {PRESENT} from {d.relation(self.write_schema, new.name)}) n "
-            f"full outer join (select *, 1 as {PRESENT} from {d.relation(self.prod_schema, old.name)}) o on {on}"
-        )
+        new_side = side("n", new, self.write_schema, new_types, old_types)
+        old_side = side("o", old, self.prod_schema, old_types, new_types)
+        sql = f"select {', '.join(select)} from {new_side} full outer join {old_side} on {on}"
         (row,) = self.query(sql, [])
-        new_side, old_side = int(row[0] or 0), int(row[1] or 0)
-        if new_side != entry["rows"]["after"] or old_side != entry["rows"]["before"]:
-            return False  # a key matched more than one row on the other side
+        new_count, old_count = int(row[0] or 0), int(row[1] or 0)
+        if new_count != entry["rows"]["after"] or old_count != entry["rows"]["before"]:
+            return None  # a key matched more than one row on the other side
         entry["rows"].update(added=int(row[2] or 0), removed=int(row[3] or 0), changed=int(row[4] or 0))
-        entry["samples"] = {"added": _samples(row[5]), "removed": _samples(row[6]), "changed": _samples(row[7])}
-        entry["column_changes"] = {column: int(value or 0) for column, value in zip(compared, row[8:], strict=True)}
-        return True
+        end = 8 + len(compared)
+        entry["column_changes"] = {column: int(value or 0) for column, value in zip(compared, row[8:end], strict=True)}
+        entry["samples"] = self._keyed_samples(new, old, key, *(_samples(value) for value in row[5:8]))
+        if not with_stats:
+            return {}, {}
+        bounds = iter(row[end + 1 :])
+        ranges = {alias: {column: (next(bounds), next(bounds)) for column in times[alias]} for alias in ("n", "o")}
+        after = {"count": new_count, "hash": None, "full_hash": row[end], "ranges": ranges["n"]}
+        before = {"count": old_count, "hash": None, "full_hash": None, "ranges": ranges["o"]}
+        return after, before
+
+    def _keyed_samples(
+        self, new: Relation, old: Relation, key: list[str], added: list[Any], removed: list[Any], changed: list[Any]
+    ) -> dict[str, list[Any]]:
+        """The sample rows of the sample keys the join chose, in the join's order."""
+        new_rows = self._rows_by_key(self.write_schema, new, key, added + changed)
+        old_rows = self._rows_by_key(self.prod_schema, old, key, removed + changed)
+
+        def rows(found: dict[str, list[Any]], keys: list[Any]) -> list[Any]:
+            return [row for value in keys for row in found.get(_key_text(value, key), [])][: self.sample_rows]
+
+        pairs = [
+            {"after": after, "before": before}
+            for value in changed
+            for after in new_rows.get(_key_text(value, key), [])[:1]
+            for before in old_rows.get(_key_text(value, key), [])[:1]
+        ]
+        return {"added": rows(new_rows, added), "removed": rows(old_rows, removed), "changed": pairs}
+
+    def _rows_by_key(self, schema: str, relation: Relation, key: list[str], values: list[Any]) -> dict[str, list[Any]]:
+        """``{key text: [row, ...]}`` of the rows of ``relation`` whose key is one of ``values`` (bound)."""
+        if not values:
+            return {}
+        d = self.dialect
+        columns = [name for name, _ in relation.columns]
+        one = "(" + " and ".join(f"t.{quote(column)} is not distinct from {d.placeholder}" for column in key) + ")"
+        params = [value[column] for value in values for column in key]
+        sql = (
+            f"select {d.key_value('t', key)}, {d.row_json('t', columns)} "
+            f"from {d.relation(schema, relation.name)} t where {' or '.join(one for _ in values)}"
+        )
+        found: dict[str, list[Any]] = {}
+        for key_value, row in self.query(sql, params):
+            (ordered,) = _in_order([_sample_item(row)], columns)
+            found.setdefault(_key_text(_sample_item(key_value), key), []).append(ordered)
+        return found
 
     def _multiset_diff(self, entry: dict[str, Any], new: Relation, old: Relation) -> None:
         """Rows only in the new build and rows only in production, over the columns both share, with multiplicity."""
@@ -263,7 +400,8 @@ class DiffEngine:
         )
         (row,) = self.query(sql, [])
         entry["rows"].update(added=int(row[0] or 0), removed=int(row[1] or 0), changed=None)
-        entry["samples"] = {"added": _samples(row[2]), "removed": _samples(row[3]), "changed": []}
+        added, removed = _in_order(_samples(row[2]), shared), _in_order(_samples(row[3]), shared)
+        entry["samples"] = {"added": added, "removed": removed, "changed": []}
 
     @staticmethod
     def _excess(this: str, other: str) -> str:
@@ -298,13 +436,12 @@ class DiffEngine:
                 if relation is None or bounds_side is None or (status == "unchanged" and side == "before"):
                     continue
                 sql = (
-                    f"select {self.dialect.period_trunc(column, grain)} as p, count(*) "
+                    f"select {self.dialect.period_key(column, grain)} as p, count(*) "
                     f"from {self.dialect.relation(schema, relation.name)} where {quote(column)} is not null "
-                    "group by 1 order by 1"
+                    "group by 1"
                 )
                 for period, rows in self.query(sql, []):
-                    label = f"{period.year:04d}" if grain == "year" else f"{period.year:04d}-{period.month:02d}"
-                    counts.setdefault(label, {"before": 0, "after": 0})[side] = int(rows)
+                    counts.setdefault(_period_label(period, grain), {"before": 0, "after": 0})[side] = int(rows)
             if status == "unchanged":
                 for label in counts:
                     counts[label]["before"] = counts[label]["after"]

@@ -1,4 +1,7 @@
-"""DiffEngine on DuckDB against crafted data, checked against an independent computation in plain Python.
+"""DiffEngine against crafted data, checked against an independent computation in plain Python.
+
+Every case runs twice: with the DuckDB dialect on an in-memory DuckDB, and with the Snowflake dialect against
+fakesnow's server through the real Snowflake connector (``tests/fakesnow_support.py``).
 
 Every expectation here is computed from the Python lists of rows the tables were loaded from (dict lookups and
 ``collections.Counter``), never by running SQL similar to the engine's.
@@ -8,16 +11,19 @@ from __future__ import annotations
 
 import random
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
+from decimal import Decimal
 from typing import Any
 
 import duckdb
 import pytest
 
-from wap.diff.dialect import DIALECTS
+from tests.fakesnow_support import FakesnowServer
+from wap.diff.dialect import DIALECTS, Dialect
 from wap.diff.engine import DiffEngine
+from wap.warehouse.snowflake import fetch_all
 
 WRITE, PROD = "develop_dwh", "dwh"
 Columns = Sequence[tuple[str, str]]  # (name, SQL type)
@@ -32,24 +38,46 @@ def q(identifier: str) -> str:
 
 
 class Warehouse:
-    """An in-memory DuckDB with the two schemas, recording every statement the engine runs."""
+    """The two schemas on one backend, recording every statement the engine runs."""
+
+    dialect: Dialect
 
     def __init__(self) -> None:
-        self.conn = duckdb.connect()
-        self.conn.execute(f"create schema {WRITE}")
-        self.conn.execute(f"create schema {PROD}")
         self.statements: list[str] = []
+
+    def run(self, sql: str, params: Sequence[Any] = ()) -> list[tuple]:
+        """Run a statement of the test's own (not recorded)."""
+        raise NotImplementedError
+
+    def insert(self, schema: str, name: str, columns: Columns, rows: Sequence[Row]) -> None:
+        raise NotImplementedError
+
+    @staticmethod
+    def insert_values(conn: duckdb.DuckDBPyConnection, table: str, width: int, rows: Sequence[Row]) -> None:
+        """Insert ``rows`` with DuckDB, 500 a statement (``executemany`` runs one statement per row: 20x slower)."""
+        row_marks = "(" + ", ".join("?" for _ in range(width)) + ")"
+        for start in range(0, len(rows), 500):
+            chunk = rows[start : start + 500]
+            marks = ", ".join(row_marks for _ in chunk)
+            conn.execute(f"insert into {table} values {marks}", [value for row in chunk for value in row])
+
+    def rel(self, schema: str, name: str) -> str:
+        """``schema.name`` in this backend's SQL."""
+        return f"{q(schema)}.{q(name)}"
+
+    def type_name(self, sql_type: str) -> str:
+        """The type the catalog reports for a column declared ``sql_type``."""
+        return sql_type
 
     def query(self, sql: str, params: Sequence[Any]) -> list[tuple]:
         self.statements.append(sql)
-        return self.conn.execute(sql, list(params)).fetchall()
+        return self.run(sql, params)
 
     def table(self, schema: str, name: str, columns: Columns, rows: Sequence[Row]) -> None:
         spec = ", ".join(f"{q(column)} {data_type}" for column, data_type in columns)
-        self.conn.execute(f"create table {q(schema)}.{q(name)} ({spec})")
+        self.run(f"create table {self.rel(schema, name)} ({spec})")
         if rows:
-            marks = ", ".join("?" for _ in columns)
-            self.conn.executemany(f"insert into {q(schema)}.{q(name)} values ({marks})", [list(r) for r in rows])
+            self.insert(schema, name, columns, rows)
 
     def pair(
         self,
@@ -63,16 +91,98 @@ class Warehouse:
         self.table(PROD, name, new_columns if old_columns is None else old_columns, old_rows)
 
     def diff(self, keys: dict[str, list[str]] | None = None, sample_rows: int = 5) -> dict[str, dict[str, Any]]:
-        engine = DiffEngine(self.query, DIALECTS["duckdb"], WRITE, PROD, keys=keys, sample_rows=sample_rows)
+        engine = DiffEngine(self.query, self.dialect, WRITE, PROD, keys=keys, sample_rows=sample_rows)
         entries = engine.diff()
         by_name = {entry["name"]: entry for entry in entries}
         assert len(by_name) == len(entries)
         return by_name
 
 
-@pytest.fixture
-def wh() -> Warehouse:
-    return Warehouse()
+class DuckDBTestWarehouse(Warehouse):
+    """An in-memory DuckDB, the DuckDB dialect."""
+
+    dialect = DIALECTS["duckdb"]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conn = duckdb.connect()
+        self.conn.execute(f"create schema {WRITE}")
+        self.conn.execute(f"create schema {PROD}")
+
+    def run(self, sql: str, params: Sequence[Any] = ()) -> list[tuple]:
+        return self.conn.execute(sql, list(params)).fetchall()
+
+    def insert(self, schema: str, name: str, columns: Columns, rows: Sequence[Row]) -> None:
+        self.insert_values(self.conn, self.rel(schema, name), len(columns), rows)
+
+
+#: What Snowflake's information_schema reports for the types these tests declare (INTEGER is NUMBER(38,0)).
+SNOWFLAKE_TYPES = {
+    "INTEGER": "NUMBER(38,0)",
+    "BIGINT": "NUMBER(38,0)",
+    "VARCHAR": "TEXT",
+    "DOUBLE": "FLOAT",
+    "DATE": "DATE",
+    "TIMESTAMP": "TIMESTAMP_NTZ",
+}
+
+
+class FakesnowTestWarehouse(Warehouse):
+    """A database of fakesnow's server, the Snowflake dialect; the engine's statements go through the real
+    Snowflake connector. Schemas are created unquoted (upper case), as dbt-snowflake creates them."""
+
+    dialect = DIALECTS["snowflake"]
+
+    def __init__(self, server: FakesnowServer, database: str) -> None:
+        super().__init__()
+        self.server = server
+        self.database = database
+        self.conn = server.connect(database)
+        self.cursor = self.conn.cursor()
+        self.run(f"create schema {WRITE}")
+        self.run(f"create schema {PROD}")
+
+    def close(self) -> None:
+        self.cursor.close()
+        self.conn.close()
+
+    def run(self, sql: str, params: Sequence[Any] = ()) -> list[tuple]:
+        return fetch_all(self.cursor, sql, params)  # as SnowflakeWarehouse.session runs a statement
+
+    def insert(self, schema: str, name: str, columns: Columns, rows: Sequence[Row]) -> None:
+        """Straight into fakesnow's DuckDB: its transpiler takes ~1.7 ms per row of an INSERT through the server."""
+        with self.server.duckdb() as duck:
+            self.insert_values(duck, f"{q(self.database)}.{self.rel(schema, name)}", len(columns), rows)
+
+    def rel(self, schema: str, name: str) -> str:
+        return f"{q(schema.upper())}.{q(name)}"
+
+    def type_name(self, sql_type: str) -> str:
+        return SNOWFLAKE_TYPES[sql_type]
+
+
+def reported(wh: Warehouse, columns: dict[str, list[dict[str, str]]]) -> dict[str, list[dict[str, str]]]:
+    """A schema diff written with declared types, as ``wh``'s catalog reports it: a retype between two names of
+    one type (INTEGER and BIGINT on Snowflake: NUMBER(38,0)) is no change there."""
+    retyped = [
+        {**c, "before": wh.type_name(c["before"]), "after": wh.type_name(c["after"])} for c in columns["type_changed"]
+    ]
+    return {
+        "added": [{**c, "type": wh.type_name(c["type"])} for c in columns["added"]],
+        "removed": [{**c, "type": wh.type_name(c["type"])} for c in columns["removed"]],
+        "type_changed": [c for c in retyped if c["before"] != c["after"]],
+    }
+
+
+@pytest.fixture(params=["duckdb", "fakesnow"])
+def wh(request: pytest.FixtureRequest) -> Iterator[Warehouse]:
+    if request.param == "duckdb":
+        yield DuckDBTestWarehouse()
+        return
+    server = request.getfixturevalue("fakesnow_server")
+    warehouse = FakesnowTestWarehouse(server, request.getfixturevalue("fakesnow_database"))
+    yield warehouse
+    warehouse.close()
 
 
 # -- the independent computation --------------------------------------------------------------------------------
@@ -319,7 +429,10 @@ def test_schema_changes_make_the_relation_changed_even_with_equal_data(
 ) -> None:
     wh.pair("t", new_columns, new_rows, SCHEMA_ROWS, old_columns=old_columns)
     entry = wh.diff(keys={"t": ["id"]} if keyed else None)["t"]
-    assert entry["columns"] == expected_columns
+    assert entry["columns"] == reported(wh, expected_columns)
+    if not any(entry["columns"].values()):  # a retype to a synonym (Snowflake): the same table, the same data
+        assert (entry["status"], entry["diff_method"]) == ("unchanged", "fast_path")
+        return
     assert entry["status"] == "changed"
     assert entry["rows"]["before"] == entry["rows"]["after"] == len(SCHEMA_ROWS)
     assert entry["rows"]["added"] == entry["rows"]["removed"] == 0
@@ -341,11 +454,14 @@ def test_schema_change_with_data_change_counts_rows_over_shared_columns(wh: Ware
     new_rows = [(1, "p", 1), (2, "q", 20), (4, "r", 4)]
     wh.pair("t", new_columns, new_rows, old_rows, old_columns=old_columns)
     entry = wh.diff(keys={"t": ["id"]})["t"]
-    assert entry["columns"] == {
-        "added": [{"name": "new", "type": "VARCHAR"}],
-        "removed": [{"name": "gone", "type": "VARCHAR"}],
-        "type_changed": [{"name": "n", "before": "INTEGER", "after": "BIGINT"}],
-    }
+    assert entry["columns"] == reported(
+        wh,
+        {
+            "added": [{"name": "new", "type": "VARCHAR"}],
+            "removed": [{"name": "gone", "type": "VARCHAR"}],
+            "type_changed": [{"name": "n", "before": "INTEGER", "after": "BIGINT"}],
+        },
+    )
     expected = expect_keyed(new_columns, new_rows, old_columns, old_rows, ["id"])
     assert_keyed_entry(entry, expected, before=3, after=3)
     assert entry["column_changes"] == {"n": 1}
@@ -356,11 +472,14 @@ def test_no_shared_columns_and_no_key(wh: Warehouse) -> None:
     wh.pair("t", [("new_name", "INTEGER")], [(1,), (2,)], [(1,)], old_columns=[("old_name", "INTEGER")])
     entry = wh.diff()["t"]
     assert entry["status"] == "changed"
-    assert entry["columns"] == {
-        "added": [{"name": "new_name", "type": "INTEGER"}],
-        "removed": [{"name": "old_name", "type": "INTEGER"}],
-        "type_changed": [],
-    }
+    assert entry["columns"] == reported(
+        wh,
+        {
+            "added": [{"name": "new_name", "type": "INTEGER"}],
+            "removed": [{"name": "old_name", "type": "INTEGER"}],
+            "type_changed": [],
+        },
+    )
     assert (entry["rows"]["before"], entry["rows"]["after"]) == (1, 2)
 
 
@@ -467,12 +586,13 @@ def test_views(wh: Warehouse) -> None:
     wh.table(WRITE, "base_same", columns, base)
     wh.table(PROD, "base_same", columns, base)
     for schema in (WRITE, PROD):
-        wh.conn.execute(f"create view {schema}.v_same as select * from {schema}.base_same where g is not null")
-        wh.conn.execute(f"create view {schema}.v_changed as select * from {schema}.base_new")
-    wh.conn.execute(f"create view {WRITE}.v_fresh as select id, s from {WRITE}.base_same")
-    wh.conn.execute(f"create view {PROD}.v_gone as select id from {PROD}.base_same")
-    wh.conn.execute(f"create table {PROD}.was_table as select * from {PROD}.base_same")
-    wh.conn.execute(f"create view {WRITE}.was_table as select * from {WRITE}.base_same")
+        same, new = wh.rel(schema, "base_same"), wh.rel(schema, "base_new")
+        wh.run(f"create view {wh.rel(schema, 'v_same')} as select * from {same} where {q('g')} is not null")
+        wh.run(f"create view {wh.rel(schema, 'v_changed')} as select * from {new}")
+    wh.run(f"create view {wh.rel(WRITE, 'v_fresh')} as select {q('id')}, {q('s')} from {wh.rel(WRITE, 'base_same')}")
+    wh.run(f"create view {wh.rel(PROD, 'v_gone')} as select {q('id')} from {wh.rel(PROD, 'base_same')}")
+    wh.run(f"create table {wh.rel(PROD, 'was_table')} as select * from {wh.rel(PROD, 'base_same')}")
+    wh.run(f"create view {wh.rel(WRITE, 'was_table')} as select * from {wh.rel(WRITE, 'base_same')}")
     entries = wh.diff(keys={"v_changed": ["id"]})
 
     same = entries["v_same"]
@@ -583,7 +703,7 @@ def test_identical_tables_are_unchanged_without_a_join(wh: Warehouse) -> None:
     wh.pair("unkeyed", columns, rows + rows[:10], shuffled + rows[:10])  # duplicate rows too
     wh.pair("empty", columns, [], [])
     for schema in (WRITE, PROD):
-        wh.conn.execute(f"create view {schema}.a_view as select id, v from {schema}.keyed")
+        wh.run(f"create view {wh.rel(schema, 'a_view')} as select {q('id')}, {q('v')} from {wh.rel(schema, 'keyed')}")
     entries = wh.diff(keys={"keyed": ["id"], "a_view": ["id"]})
     assert set(entries) == {"keyed", "unkeyed", "empty", "a_view"}
     for name, entry in entries.items():
@@ -740,7 +860,9 @@ def test_date_column_retyped_to_timestamp(wh: Warehouse) -> None:
     wh.pair("t", new_columns, new_rows, old_rows, old_columns=old_columns)
     entry = wh.diff(keys={"t": ["id"]})["t"]
     assert entry["status"] == "changed"
-    assert entry["columns"]["type_changed"] == [{"name": "d", "before": "DATE", "after": "TIMESTAMP"}]
+    assert entry["columns"]["type_changed"] == [
+        {"name": "d", "before": wh.type_name("DATE"), "after": wh.type_name("TIMESTAMP")}
+    ]
     (period,) = entry["periods"]
     assert period["grain"] == "month"
     assert period["counts"] == expected_periods([r[1] for r in new_rows], [r[1] for r in old_rows], "month")
@@ -803,3 +925,61 @@ def test_randomized_against_python(wh: Warehouse, seed) -> None:
     expected_m = expect_multiset(no_id, [r[1:3] for r in new_rows], no_id, [r[1:3] for r in old_rows])
     assert any(n > 1 for n in (expected_m.only_new + expected_m.only_old).values())
     assert_multiset_entry(entries["unkeyed"], expected_m, before=len(old_rows), after=len(new_rows))
+
+
+# -- the two paths to a keyed diff, and settings at their edges -------------------------------------------------
+
+PATH_COLUMNS = [("id", "INTEGER"), ("v", "VARCHAR"), ("d", "DATE")]
+PATH_OLD = [(i, f"v{i}", date(2020, 1, 1) + timedelta(days=i)) for i in range(30)]
+
+
+@pytest.mark.parametrize(
+    "new_rows",
+    [
+        pytest.param([*PATH_OLD[1:], (99, "new", date(2024, 1, 1)), (98, "new", None)], id="count-differs-one-join"),
+        pytest.param([*PATH_OLD[1:], (99, "new", date(2024, 1, 1))], id="count-equal-per-side-pass"),
+    ],
+)
+def test_both_keyed_paths_give_the_per_side_figures_of_the_per_side_pass(wh: Warehouse, new_rows) -> None:
+    """With different counts, the join computes the content hash and date ranges itself: the same values."""
+    wh.pair("t", PATH_COLUMNS, new_rows, PATH_OLD)
+    wh.table(WRITE, "same_content", PATH_COLUMNS, new_rows)  # its hash comes from the per-side pass
+    wh.table(PROD, "same_content", PATH_COLUMNS, new_rows)
+    report = wh.diff(keys={"t": ["id"], "same_content": ["id"]})
+    keyed, reference = report["t"], report["same_content"]
+    assert keyed["diff_method"] == "key" and reference["diff_method"] == "fast_path"
+    assert keyed["content_hash_after"] == reference["content_hash_after"] is not None
+    assert keyed["periods"][0]["after"] == reference["periods"][0]["after"]
+    dates = [r[2] for r in PATH_OLD]
+    assert keyed["periods"][0]["before"] == {"min": min(dates).isoformat(), "max": max(dates).isoformat()}
+    assert keyed["rows"]["removed"] == 1 and keyed["rows"]["added"] == len(new_rows) - 29
+
+
+def test_a_key_from_dbt_matches_the_catalogs_spelling(wh: Warehouse) -> None:
+    """dbt writes key columns as ``id``; Snowflake's catalog says ``ID``. Either way the key is used."""
+    columns = [("ID", "INTEGER"), ("v", "VARCHAR")]
+    wh.pair("t", columns, [(1, "a"), (2, "B"), (3, "c")], [(1, "a"), (2, "b")])
+    entry = wh.diff(keys={"t": ["id"]})["t"]
+    assert entry["diff_method"] == "key"
+    assert entry["key"] == ["ID"]
+    assert (entry["rows"]["added"], entry["rows"]["changed"]) == (1, 1)
+
+
+@pytest.mark.parametrize("keys", [{"t": ["id"]}, None], ids=["key", "no-key"])
+def test_no_samples_when_sample_rows_is_zero(wh: Warehouse, keys) -> None:
+    wh.pair("t", PATH_COLUMNS, [*PATH_OLD[1:], (99, "x", None)], PATH_OLD)
+    wh.table(WRITE, "only_new", PATH_COLUMNS, PATH_OLD)
+    report = wh.diff(keys=keys, sample_rows=0)
+    assert report["t"]["rows"]["added"] == 1 and report["t"]["rows"]["removed"] == 1
+    for entry in report.values():
+        assert entry["samples"] == {"added": [], "removed": [], "changed": []}
+
+
+def test_a_decimal_retyped_with_equal_values_is_not_a_value_change(wh: Warehouse) -> None:
+    old_columns = [("id", "INTEGER"), ("amount", "DECIMAL(10,2)")]
+    new_columns = [("id", "INTEGER"), ("amount", "DECIMAL(12,4)")]
+    rows = [(1, Decimal("1.50")), (2, Decimal("2.25")), (3, None)]
+    wh.pair("t", new_columns, [*rows, (4, Decimal("9.1234"))], rows, old_columns=old_columns)
+    entry = wh.diff(keys={"t": ["id"]})["t"]
+    assert entry["column_changes"] == {"amount": 0}
+    assert entry["rows"]["added"] == 1

@@ -1,0 +1,126 @@
+"""Snowflake: the database named by ``WAP_DATABASE``, reached through the Snowflake provider's hook.
+
+Both schemas live in that database. Configured names (database, schemas) are validated identifiers, resolved as
+Snowflake resolves them unquoted (upper case), which is how dbt-snowflake creates them. Values are bound through
+the connector's paramstyle, ``pyformat`` (``%s``), the one ``SnowflakeHook`` connections use.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import closing, contextmanager
+from typing import TYPE_CHECKING, Any
+
+from wap.config import ConfigError, validate_identifier
+from wap.diff.dialect import DIALECTS, SnowflakeDialect
+
+if TYPE_CHECKING:
+    from snowflake.connector import SnowflakeConnection
+
+    from wap.config import WapConfig
+    from wap.diff.engine import Query
+
+log = logging.getLogger(__name__)
+
+#: The marker's columns (those of the DuckDB adapter's) over ``VALUES`` rows; ``SYSDATE()`` is UTC, TIMESTAMP_NTZ.
+MARKER_SELECT = (
+    "column1::varchar as run_id, column2::varchar as review_id, column3::varchar as relation, "
+    "column4::bigint as row_count, column5::varchar as content_hash, sysdate() as written_at"
+)
+
+
+class SnowflakeWarehouse:
+    """The database ``WAP_DATABASE`` on the account of the ``snowflake_default`` connection."""
+
+    dialect = DIALECTS["snowflake"]
+
+    def __init__(self, config: WapConfig) -> None:
+        if config.snowflake_database is None:
+            raise ConfigError("WAP_WAREHOUSE='snowflake' needs WAP_DATABASE, the database holding both schemas")
+        self.config = config
+        self.database = validate_identifier(config.snowflake_database, "WAP_DATABASE")
+
+    def name(self, *identifiers: str) -> str:
+        """``<db>.<identifiers...>``: each a configured identifier as Snowflake resolves it unquoted."""
+        return ".".join(SnowflakeDialect.identifier(part) for part in (self.database, *identifiers))
+
+    @contextmanager
+    def connect(self) -> Iterator[SnowflakeConnection]:
+        """A connection of ``snowflake_default`` with ``WAP_DATABASE`` as its database, closed on exit."""
+        from airflow.providers.snowflake.hooks.snowflake import SnowflakeHook
+
+        hook = SnowflakeHook(snowflake_conn_id=self.config.snowflake_conn_id, database=self.database)
+        conn = hook.get_conn()
+        try:
+            yield conn
+        finally:
+            conn.close()
+
+    @contextmanager
+    def session(self, *, read_only: bool = False) -> Iterator[Query]:
+        """A :data:`~wap.diff.engine.Query` on one connection: run a statement with bound values, get all rows.
+
+        ``read_only`` is for the interface's sake: on Snowflake the role's grants decide what a session may write.
+        """
+        with self.connect() as conn, closing(conn.cursor()) as cursor:
+            yield lambda sql, params: fetch_all(cursor, sql, params)
+
+    def write_marker(self, *, run_id: str, review_id: str, fingerprints: Iterable[tuple[str, int, str | None]]) -> None:
+        """Record in the write schema which run built it and which review audited it, with each relation's
+        row count and content hash as the report recorded them (publish re-checks them).
+
+        One ``CREATE OR REPLACE TABLE ... AS SELECT``: on Snowflake a DDL statement commits any open transaction,
+        so the table and its rows are written by one statement, atomically. (CTAS takes no NOT NULL constraints;
+        every value comes from the audit.)
+        """
+        from wap.audit import MARKER_TABLE
+
+        rows = [(run_id, review_id, name, count, content_hash) for name, count, content_hash in fingerprints]
+        if not rows:
+            raise ValueError("write_marker needs at least one fingerprint (the build's '*' row)")
+        marks = ", ".join("(%s, %s, %s, %s, %s)" for _ in rows)
+        sql = (
+            f"create or replace table {self.name(self.config.write_schema, MARKER_TABLE)} as "
+            f"select {MARKER_SELECT} from values {marks}"
+        )
+        with self.session() as query:
+            query(sql, [value for row in rows for value in row])
+        log.info("Wrote the marker of run %s (review %s) into %s", run_id, review_id, self.config.write_schema)
+
+    def period_counts(self, schema: str, table: str, period_column: str) -> list[tuple[object, int]]:
+        """Rows per value of ``period_column`` in ``schema.table``, in order; empty if the table is missing."""
+        for value, name in ((schema, "schema"), (table, "table"), (period_column, "column")):
+            validate_identifier(value, name)
+        with self.session(read_only=True) as query:
+            exists = query(
+                f"select count(*) from {self.name('information_schema', 'tables')} "
+                "where table_schema = %s and table_name = %s",
+                [schema.upper(), table.upper()],
+            )
+            if not exists or not exists[0][0]:
+                return []
+            column = SnowflakeDialect.identifier(period_column)
+            return query(f"select {column}, count(*) from {self.name(schema, table)} group by 1 order by 1", [])
+
+
+def fetch_all(cursor: Any, sql: str, params: Sequence[Any]) -> list[tuple]:
+    """Run ``sql`` with ``params`` bound; without values the statement is sent as is (no ``%`` interpolation)."""
+    if params:
+        cursor.execute(_escape_quoted_percent(sql), list(params))
+    else:
+        cursor.execute(sql)
+    return cursor.fetchall()
+
+
+def _escape_quoted_percent(sql: str) -> str:
+    """Double each ``%`` inside quoted identifiers and string literals: with values, ``pyformat`` interpolates the
+    whole statement, and a catalog name may hold a ``%`` (``"growth %"``). Doubled quotes close and reopen."""
+    out, open_quote = [], ""
+    for char in sql:
+        if open_quote == "" and char in "\"'":
+            open_quote = char
+        elif char == open_quote:
+            open_quote = ""
+        out.append("%%" if char == "%" and open_quote else char)
+    return "".join(out)
