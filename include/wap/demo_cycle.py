@@ -90,12 +90,21 @@ def run_cycle(config: WapConfig, *, log_path: Path, outbox: Path, verb: str = "a
     return code
 
 
-def main() -> int:
+def main(argv: list[str] | None = None) -> int:
+    import argparse
+
     from wap.config import PROJECT_DIR, load_config
 
+    parser = argparse.ArgumentParser(prog="python -m wap.demo_cycle", description=__doc__.splitlines()[0])
+    parser.add_argument("--decision", choices=["approve", "reject"], default="approve")
+    parser.add_argument("--log", type=Path, default=PROJECT_DIR / ".wap" / "demo-run.log", help="the run's log")
+    args = parser.parse_args(argv)
     config = load_config()
-    code = run_cycle(config, log_path=PROJECT_DIR / ".wap" / "demo-run.log", outbox=config.slack_outbox)
-    return code
+    try:
+        return run_cycle(config, log_path=args.log, outbox=config.slack_outbox, verb=args.decision)
+    except WapError as error:
+        print(f"demo: error: {error}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

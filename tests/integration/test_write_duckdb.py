@@ -36,7 +36,7 @@ def _run(command: list[str], env: dict[str, str]) -> str:
 
 @pytest.fixture(scope="module")
 def warehouse(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A fresh Airflow home and warehouse; wap_dwh has run once on the demo data."""
+    """A fresh Airflow home and warehouse; wap_dwh has run once on the demo data, approved like `make demo` does."""
     home = tmp_path_factory.mktemp("airflow")
     path = home / "warehouse.duckdb"
     env = {
@@ -44,14 +44,40 @@ def warehouse(tmp_path_factory: pytest.TempPathFactory) -> Path:
         "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}",
         "AIRFLOW_HOME": str(home),
         "WAP_DUCKDB_PATH": str(path),
+        "WAP_SLACK_OUTBOX": str(home / "outbox.jsonl"),
+        "WAP_APPROVAL_POKE_INTERVAL": "1s",
     }
     _run([str(BIN / "airflow"), "db", "migrate"], env)
     _run([str(BIN / "wap"), "settings", "apply"], env)
     _run([str(BIN / "wap"), "demo", "reset"], env)
-    output = _run([str(BIN / "airflow"), "dags", "test", "wap_dwh"], env)
-    assert "state=success" in output
-    (home / "run.log").write_text(output)
+    cycle = _run([sys.executable, "-m", "wap.demo_cycle", "--log", str(home / "run.log")], env)
+    (home / "cycle.txt").write_text(cycle)
+    assert "state=success" in (home / "run.log").read_text()
     return path
+
+
+def _wap(warehouse: Path, *args: str) -> subprocess.CompletedProcess:
+    env = {**os.environ, "AIRFLOW_HOME": str(warehouse.parent), "WAP_DUCKDB_PATH": str(warehouse)}
+    return subprocess.run([str(BIN / "wap"), *args], env=env, capture_output=True, text=True, check=False)
+
+
+def test_the_review_was_announced_approved_and_closed(warehouse: Path) -> None:
+    cycle = (warehouse.parent / "cycle.txt").read_text()
+    rid = re.search(r"Review ([0-9a-f]{12}) is open", cycle)[1]
+    assert f"WAP review {rid} is open for wap_dwh" in cycle  # the alert, as the outbox received it
+    assert f"airflow variables set wap_approval__wap_dwh 'approve {rid}'" in cycle
+    log = (warehouse.parent / "run.log").read_text()
+    assert "Deferring (no worker slot is held while waiting)" in log
+    assert f"Review {rid} approved: publish may proceed" in log
+    status = _wap(warehouse, "status")
+    assert status.returncode == 0, status.stderr
+    assert f"wap_approval__wap_dwh = 'approve {rid}'" in status.stdout
+    assert f"Review {rid}: approved" in status.stdout
+    # The review is closed: approving it again, or anything else, is refused with the reason.
+    again = _wap(warehouse, "approve", rid)
+    assert again.returncode == 2 and "no review of wap_dwh is open" in again.stderr
+    garbage = _wap(warehouse, "reject", "not-an-id")
+    assert garbage.returncode == 2 and "is not a review id" in garbage.stderr
 
 
 def expected_rows(through: int) -> list[tuple]:
