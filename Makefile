@@ -59,6 +59,9 @@ demo-data: setup
 ## demo: set up, then run wap_dwh on the embedded warehouse and show what it wrote
 demo: demo-data
 	export WAP_APPROVAL_POKE_INTERVAL=$${WAP_APPROVAL_POKE_INTERVAL:-2s}
+	echo "== Before the run =="
+	wap series
+	echo
 	python -m wap.demo_cycle || { tail -60 $(PROJECT)/.wap/demo-run.log; exit 1; }
 	echo
 	echo "== The approval sensor (await_approval) =="
@@ -72,7 +75,7 @@ demo: demo-data
 	echo "== The review, as \`wap status\` shows it =="
 	wap status
 	echo
-	echo "== What the Write stage wrote =="
+	echo "== After the publish: dwh has the new build, develop_dwh the previous production =="
 	wap series
 
 ## test: set-up, ruff, then the whole pytest suite

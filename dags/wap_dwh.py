@@ -13,6 +13,10 @@ records the run, the review id and each relation's count and content hash.
 `approve <review_id>`; `reject <review_id>` or the timeout skips it, and nothing is published. Any other
 value is logged and ignored.
 
+**Publish**: right before the swap, guards check that the write schema still holds the audited build of this
+run and the approved review, and that production does not already hold this run (a retry is a no-op);
+then the schemas are swapped (embedded warehouse: an atomic emulation in one transaction).
+
 Settings come from the environment (`WAP_*`, see the README); parsing this file needs no connection,
 no Variable and no warehouse.
 """
@@ -28,7 +32,7 @@ from cosmos import DbtTaskGroup
 from wap import dbt_config, tasks
 from wap.config import load_config
 from wap.sensors import AwaitApprovalSensor
-from wap.slack.callbacks import on_failure, on_rejected, on_review_opened
+from wap.slack.callbacks import on_failure, on_published, on_rejected, on_review_opened
 
 config = load_config()
 
@@ -72,4 +76,11 @@ with DAG(
         on_skipped_callback=on_rejected(),
     )
 
-    write >> audit >> await_approval
+    publish = PythonOperator(
+        task_id="publish",
+        python_callable=tasks.publish,
+        pool=config.warehouse_task_pool,
+        on_success_callback=on_published(),
+    )
+
+    write >> audit >> await_approval >> publish

@@ -32,3 +32,27 @@ def open_review(variable: str, review_id: str, run_id: str) -> None:
     value = value_for("pending", review_id)
     Variable.set(variable, value, description=f"WAP review of run {run_id}: set to 'approve|reject {review_id}'")
     log.info("Review %s is open: set Variable %s to 'approve %s' to publish", review_id, variable, review_id)
+
+
+def publish(ti: Any, run_id: str) -> dict[str, Any]:
+    """Publish: swap the write schema with production, for the review ``await_approval`` approved.
+
+    The guards run in the warehouse right before the swap (``wap.publish``); a retry after a successful swap
+    is reported as a no-op.
+    """
+    from wap.review import DECISION_XCOM_KEY
+    from wap.warehouse import open_warehouse
+
+    decision = ti.xcom_pull(task_ids="await_approval", key=DECISION_XCOM_KEY) or {}
+    if decision.get("decision") != "approve" or not decision.get("review_id"):
+        raise RuntimeError(f"no approval to publish (await_approval's decision: {decision!r}): refusing")
+    config = load_config()
+    warehouse = open_warehouse(config)
+    if not hasattr(warehouse, "publish"):
+        raise NotImplementedError(f"publishing on {config.warehouse} is not built yet (see the project issues)")
+    result = warehouse.publish(run_id=run_id, review_id=decision["review_id"])
+    if result.outcome == "already published":
+        log.info("Run %s was published already (a retry after the swap): nothing to do", run_id)
+    else:
+        log.info("Published review %s of run %s into %s", result.review_id, run_id, config.prod_schema)
+    return {**result.as_dict(), "decided_by": decision.get("decided_by")}

@@ -34,10 +34,8 @@ def _run(command: list[str], env: dict[str, str]) -> str:
     return result.stdout
 
 
-@pytest.fixture(scope="module")
-def warehouse(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A fresh Airflow home and warehouse; wap_dwh has run once on the demo data, approved like `make demo` does."""
-    home = tmp_path_factory.mktemp("airflow")
+def _cycle(home: Path, decision: str) -> Path:
+    """A fresh Airflow home and demo warehouse in ``home``; wap_dwh runs once and the reviewer decides."""
     path = home / "warehouse.duckdb"
     env = {
         **os.environ,
@@ -50,10 +48,22 @@ def warehouse(tmp_path_factory: pytest.TempPathFactory) -> Path:
     _run([str(BIN / "airflow"), "db", "migrate"], env)
     _run([str(BIN / "wap"), "settings", "apply"], env)
     _run([str(BIN / "wap"), "demo", "reset"], env)
-    cycle = _run([sys.executable, "-m", "wap.demo_cycle", "--log", str(home / "run.log")], env)
-    (home / "cycle.txt").write_text(cycle)
+    command = [sys.executable, "-m", "wap.demo_cycle", "--decision", decision, "--log", str(home / "run.log")]
+    (home / "cycle.txt").write_text(_run(command, env))
     assert "state=success" in (home / "run.log").read_text()
     return path
+
+
+@pytest.fixture(scope="module")
+def warehouse(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """wap_dwh has run once on the demo data and the reviewer rejected it: nothing is published."""
+    return _cycle(tmp_path_factory.mktemp("airflow"), "reject")
+
+
+@pytest.fixture(scope="module")
+def published(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """wap_dwh has run once on the demo data and the reviewer approved it, like `make demo` does."""
+    return _cycle(tmp_path_factory.mktemp("airflow"), "approve")
 
 
 def _wap(warehouse: Path, *args: str) -> subprocess.CompletedProcess:
@@ -61,23 +71,42 @@ def _wap(warehouse: Path, *args: str) -> subprocess.CompletedProcess:
     return subprocess.run([str(BIN / "wap"), *args], env=env, capture_output=True, text=True, check=False)
 
 
-def test_the_review_was_announced_approved_and_closed(warehouse: Path) -> None:
+def test_the_review_was_announced_and_rejected_and_nothing_published(warehouse: Path) -> None:
     cycle = (warehouse.parent / "cycle.txt").read_text()
     rid = re.search(r"Review ([0-9a-f]{12}) is open", cycle)[1]
     assert f"WAP review {rid} is open for wap_dwh" in cycle  # the alert, as the outbox received it
-    assert f"airflow variables set wap_approval__wap_dwh 'approve {rid}'" in cycle
+    assert f"airflow variables set wap_approval__wap_dwh 'reject {rid}'" in cycle
     log = (warehouse.parent / "run.log").read_text()
     assert "Deferring (no worker slot is held while waiting)" in log
-    assert f"Review {rid} approved: publish may proceed" in log
+    assert f"Review {rid} rejected: nothing will be published" in log
+    assert "Published review" not in log
     status = _wap(warehouse, "status")
     assert status.returncode == 0, status.stderr
-    assert f"wap_approval__wap_dwh = 'approve {rid}'" in status.stdout
-    assert f"Review {rid}: approved" in status.stdout
-    # The review is closed: approving it again, or anything else, is refused with the reason.
+    assert f"wap_approval__wap_dwh = 'reject {rid}'" in status.stdout
+    assert f"Review {rid}: rejected" in status.stdout
+    outbox = (warehouse.parent / "outbox.jsonl").read_text()
+    assert rid in outbox.splitlines()[-1] and "reject" in outbox.splitlines()[-1].lower()
+    # The review is closed: approving it now, or anything else, is refused with the reason.
     again = _wap(warehouse, "approve", rid)
     assert again.returncode == 2 and "no review of wap_dwh is open" in again.stderr
     garbage = _wap(warehouse, "reject", "not-an-id")
     assert garbage.returncode == 2 and "is not a review id" in garbage.stderr
+
+
+def test_an_approved_review_is_published(published: Path) -> None:
+    """Production gets the new build through 2022; the write schema keeps the previous production."""
+    assert_same(actual_rows(published, "dwh"), expected_rows(2022))
+    assert_same(actual_rows(published, "develop_dwh"), expected_rows(2021))
+    cycle = (published.parent / "cycle.txt").read_text()
+    rid = re.search(r"Review ([0-9a-f]{12}) is open", cycle)[1]
+    with duckdb.connect(str(published), read_only=True) as conn:
+        (marker,) = conn.execute("select distinct review_id from dwh._wap_marker").fetchall()
+        schemas = {row[0] for row in conn.execute("select schema_name from duckdb_schemas()").fetchall()}
+    assert marker == (rid,)
+    assert "_wap_swap" not in schemas
+    log = (published.parent / "run.log").read_text()
+    assert f"Published review {rid}" in log
+    assert "Review " + rid + ": published" in _wap(published, "status").stdout
 
 
 def expected_rows(through: int) -> list[tuple]:

@@ -70,6 +70,14 @@ class Dialect:
     def count_if(self, condition: str) -> str:
         return f"count_if({condition})"
 
+    def view_definitions(self, schema: str) -> tuple[str, list[str]]:
+        """Name and SQL text of every view in ``schema`` (case-insensitive)."""
+        return (
+            "select view_name, sql from duckdb_views() where database_name = current_database() "
+            f"and not internal and lower(schema_name) = {self.placeholder}",
+            [schema.lower()],
+        )
+
     def key_value(self, alias: str, key: Sequence[str]) -> str:
         """The key columns of a row as one value that comes back to Python as a mapping (or its JSON text)."""
         return "struct_pack(" + ", ".join(f"{quote(column)} := {alias}.{quote(column)}" for column in key) + ")"
@@ -120,6 +128,13 @@ class SnowflakeDialect(Dialect):
     def relation(self, schema: str, table: str) -> str:
         # ``schema`` is a configured name, ``table`` a name read from the catalog (exact case).
         return f"{self.identifier(schema)}.{quote(table)}"
+
+    def view_definitions(self, schema: str) -> tuple[str, list[str]]:
+        return (
+            "select table_name, view_definition from information_schema.views "
+            f"where table_catalog = current_database() and lower(table_schema) = {self.placeholder}",
+            [schema.lower()],
+        )
 
     def catalog(self, schemas: Sequence[str]) -> tuple[str, list[str]]:
         """As the base query, with NUMBER columns typed ``NUMBER(p,s)`` so that a precision or scale change shows.

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
-from wap.config import validate_identifier
+from wap.config import WapError, validate_identifier
 from wap.diff.dialect import DIALECTS, quote
 from wap.landing import COLUMNS, LandingRow
 
@@ -16,6 +16,7 @@ if TYPE_CHECKING:
 
     from wap.config import WapConfig
     from wap.diff.engine import Query
+    from wap.publish import PublishResult
 
 log = logging.getLogger(__name__)
 
@@ -71,6 +72,82 @@ class DuckDBWarehouse:
             )
             conn.execute("commit")
 
+    def publish(self, *, run_id: str, review_id: str, fault: Callable[[str], None] | None = None) -> PublishResult:
+        """Swap the write schema with production, emulated in one transaction (DuckDB cannot rename a schema
+        or move a table between schemas): production's relations go to a scratch schema, the write schema's
+        to production, the scratch ones to the write schema. The guards run in the same transaction, first;
+        any failure rolls everything back, so both schemas stay exactly as they were. ``fault`` (tests) is
+        called after each step with its name.
+
+        The copy makes it data-proportional here; on Snowflake the swap is a metadata operation.
+        """
+        from wap.publish import PublishResult, check_after_swap, check_before_swap
+
+        write, prod = self.config.write_schema, self.config.prod_schema
+        with self.connect() as conn:
+            conn.execute("begin transaction")
+            try:
+                query = self._query(conn)
+                already, previous = check_before_swap(
+                    query, self.dialect, write_schema=write, prod_schema=prod, run_id=run_id, review_id=review_id
+                )
+                if already:
+                    conn.execute("rollback")
+                    return PublishResult("already published", run_id, review_id, None, [])
+                moved = self._swap(conn, write, prod, fault or (lambda step: None))
+                check_after_swap(
+                    query, self.dialect, write_schema=write, prod_schema=prod, run_id=run_id, previous=previous
+                )
+                conn.execute("commit")
+            except BaseException:
+                conn.execute("rollback")
+                raise
+        log.info("Published run %s (review %s): %s now holds %s", run_id, review_id, prod, ", ".join(moved))
+        return PublishResult("published", run_id, review_id, previous.run_id if previous else None, moved)
+
+    @staticmethod
+    def _query(conn: duckdb.DuckDBPyConnection) -> Query:
+        return lambda sql, params: conn.execute(sql, list(params)).fetchall()
+
+    def _swap(self, conn: duckdb.DuckDBPyConnection, write: str, prod: str, fault: Callable[[str], None]) -> list[str]:
+        scratch = "_wap_swap"
+        conn.execute(f"create schema if not exists {quote(prod)}")
+        conn.execute(f"create schema {quote(scratch)}")
+        fault("scratch schema")
+        self._move_all(conn, prod, scratch, fault)
+        moved = self._move_all(conn, write, prod, fault)
+        self._move_all(conn, scratch, write, fault)
+        conn.execute(f"drop schema {quote(scratch)}")
+        fault("done")
+        return sorted(name for name in moved if not name.startswith("_wap_"))
+
+    def _move_all(
+        self, conn: duckdb.DuckDBPyConnection, source: str, target: str, fault: Callable[[str], None]
+    ) -> list[str]:
+        """Copy every table and view of ``source`` into ``target`` (same names), then drop them from ``source``."""
+        tables = [
+            name
+            for (name,) in conn.execute(
+                "select table_name from duckdb_tables() where database_name = current_database() "
+                "and schema_name = ? and not temporary",
+                [source],
+            ).fetchall()
+        ]
+        views = conn.execute(
+            "select view_name, sql from duckdb_views() where database_name = current_database() "
+            "and schema_name = ? and not internal and not temporary",
+            [source],
+        ).fetchall()
+        for name in tables:
+            conn.execute(f"create table {quote(target)}.{quote(name)} as select * from {quote(source)}.{quote(name)}")
+            conn.execute(f"drop table {quote(source)}.{quote(name)}")
+            fault(f"table {source}.{name}")
+        for name, sql in views:
+            conn.execute(f"create view {quote(target)}.{quote(name)} as {_view_body(sql, source, name)}")
+            conn.execute(f"drop view {quote(source)}.{quote(name)}")
+            fault(f"view {source}.{name}")
+        return tables + [name for name, _ in views]
+
     def load_landing(self, rows: Iterable[LandingRow]) -> int:
         """Insert ``rows`` into ``ssb.befolkning_sysselsetting``, replacing the years they cover.
 
@@ -108,3 +185,13 @@ class DuckDBWarehouse:
             return conn.execute(
                 f"select {period_column}, count(*) from {schema}.{table} group by 1 order by 1"
             ).fetchall()
+
+
+def _view_body(sql: str, schema: str, name: str) -> str:
+    """The query of a view from DuckDB's ``CREATE VIEW <schema>.<name> AS <query>;``."""
+    for rendered_schema in (schema, quote(schema)):
+        for rendered_name in (name, quote(name)):
+            prefix = f"CREATE VIEW {rendered_schema}.{rendered_name} AS "
+            if sql.startswith(prefix):
+                return sql[len(prefix) :].rstrip().rstrip(";")
+    raise WapError(f"cannot read the definition of view {schema}.{name} to move it: {sql[:200]!r}")

@@ -1,0 +1,177 @@
+"""Publish: the guarded swap of the write schema with production, and the checks around it.
+
+Right before the swap, in the same transaction where the warehouse allows it, the guards fail closed:
+
+- the write schema's marker names this run and the approved review id, and every relation's row count and
+  content hash still equal what the audit recorded (a rebuild or a manual edit after the review is refused);
+- production's marker does not already name this run: then this run published already (a retry after a
+  successful swap), and the publish is a no-op, never a second swap that would undo the first;
+- no view in the write schema names the write schema (after the swap it would read the old data).
+
+After the swap the markers must have moved: production names this run, the write schema holds the previous
+production's marker (none on a first publish).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from wap.audit import INTERNAL_PREFIX, MARKER_TABLE
+from wap.config import WapError
+from wap.diff.dialect import Dialect
+from wap.diff.engine import Query, read_catalog
+
+#: The ``CREATE VIEW <name> AS`` head of a view's definition (it names the view's own schema; the body matters).
+_CREATE_VIEW = re.compile(
+    r"^\s*create\s+(?:or\s+replace\s+)?(?:secure\s+)?(?:recursive\s+)?view\s+.+?\s+as\s+", re.I | re.S
+)
+
+
+class PublishRefused(WapError):
+    """A guard failed: nothing was swapped. The message says which and why."""
+
+
+@dataclass(frozen=True)
+class Marker:
+    run_id: str
+    review_id: str
+    fingerprints: dict[str, tuple[int | None, str | None]]  # relation (lower case) -> (row count, content hash)
+
+
+@dataclass
+class PublishResult:
+    outcome: str  # "published" or "already published"
+    run_id: str
+    review_id: str
+    previous_run_id: str | None = None
+    relations: list[str] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "outcome": self.outcome,
+            "run_id": self.run_id,
+            "review_id": self.review_id,
+            "previous_run_id": self.previous_run_id,
+            "relations": self.relations,
+        }
+
+
+def read_marker(query: Query, dialect: Dialect, schema: str) -> Marker | None:
+    """The audit marker in ``schema``; None if there is none. Refuses a marker naming several runs."""
+    catalog = read_catalog(query, dialect, [schema])[schema]
+    if MARKER_TABLE not in catalog:
+        return None
+    rows = query(
+        f"select run_id, review_id, relation, row_count, content_hash from {dialect.relation(schema, MARKER_TABLE)}",
+        [],
+    )
+    if not rows:
+        return None
+    runs = {(row[0], row[1]) for row in rows}
+    if len(runs) != 1:
+        raise PublishRefused(f"the marker in {schema} names several runs {sorted(runs)}: it was edited; refusing")
+    ((run_id, review_id),) = runs
+    fingerprints = {
+        str(row[2]).lower(): (None if row[3] is None else int(row[3]), row[4]) for row in rows if row[2] != "*"
+    }
+    return Marker(run_id, review_id, fingerprints)
+
+
+def current_fingerprints(query: Query, dialect: Dialect, schema: str) -> dict[str, tuple[int, str | None]]:
+    """Row count and content hash (the audit's formula) of every relation of ``schema`` but the bundle's own."""
+    fingerprints = {}
+    for lower, relation in read_catalog(query, dialect, [schema])[schema].items():
+        if lower.startswith(INTERNAL_PREFIX):
+            continue
+        columns = sorted(relation.column_types)
+        ((count, content_hash),) = query(
+            f"select count(*), {dialect.content_hash(columns)} from {dialect.relation(schema, relation.name)}", []
+        )
+        fingerprints[lower] = (int(count), content_hash)
+    return fingerprints
+
+
+def views_naming(query: Query, dialect: Dialect, schema: str) -> list[str]:
+    """Views of ``schema`` whose definition names ``schema``: after a swap they would read the old data."""
+    pattern = re.compile(rf"(?<![A-Za-z0-9_$]){re.escape(schema)}(?![A-Za-z0-9_$])|\"{re.escape(schema)}\"", re.I)
+    sql, params = dialect.view_definitions(schema)
+    return sorted(
+        name
+        for name, definition in query(sql, params)
+        if definition and pattern.search(_CREATE_VIEW.sub("", definition))
+    )
+
+
+def check_before_swap(
+    query: Query, dialect: Dialect, *, write_schema: str, prod_schema: str, run_id: str, review_id: str
+) -> tuple[bool, Marker | None]:
+    """The guards. Returns (already published, production's marker); raises :class:`PublishRefused`."""
+    production = read_marker(query, dialect, prod_schema)
+    if production is not None and production.run_id == run_id:
+        if production.review_id != review_id:
+            raise PublishRefused(
+                f"{prod_schema} holds run {run_id} with review {production.review_id}, not the approved {review_id}"
+            )
+        return True, production
+    marker = read_marker(query, dialect, write_schema)
+    if marker is None:
+        raise PublishRefused(f"{write_schema} has no audit marker: it was not audited (or was rebuilt); refusing")
+    if marker.run_id != run_id:
+        raise PublishRefused(
+            f"{write_schema} holds the build of run {marker.run_id}, not of this run {run_id}: refusing to publish it"
+        )
+    if marker.review_id != review_id:
+        raise PublishRefused(
+            f"{write_schema} was audited as review {marker.review_id}, but review {review_id} was approved: refusing"
+        )
+    now = current_fingerprints(query, dialect, write_schema)
+    differences = _differences(marker.fingerprints, now)
+    if differences:
+        raise PublishRefused(
+            f"{write_schema} changed after review {review_id} was audited ({'; '.join(differences)}): "
+            "it is not what was approved; refusing"
+        )
+    blocked = views_naming(query, dialect, write_schema)
+    if blocked:
+        raise PublishRefused(
+            f"views in {write_schema} name {write_schema} ({', '.join(blocked)}): after the swap they would read "
+            "the old data; refusing"
+        )
+    return False, production
+
+
+def check_after_swap(
+    query: Query, dialect: Dialect, *, write_schema: str, prod_schema: str, run_id: str, previous: Marker | None
+) -> None:
+    production = read_marker(query, dialect, prod_schema)
+    if production is None or production.run_id != run_id:
+        raise PublishRefused(f"after the swap {prod_schema}'s marker does not name run {run_id}")
+    moved = read_marker(query, dialect, write_schema)
+    if (moved.run_id if moved else None) != (previous.run_id if previous else None):
+        raise PublishRefused(f"after the swap {write_schema} does not hold the previous production's marker")
+
+
+def _differences(
+    recorded: dict[str, tuple[int | None, str | None]], now: dict[str, tuple[int, str | None]]
+) -> list[str]:
+    differences = [f"{name} is new" for name in sorted(set(now) - set(recorded))]
+    differences += [f"{name} is gone" for name in sorted(set(recorded) - set(now))]
+    for name in sorted(set(now) & set(recorded)):
+        (count, digest), (count_now, digest_now) = recorded[name], now[name]
+        if count != count_now:
+            differences.append(f"{name} has {count_now} rows, audited {count}")
+        elif digest != digest_now:
+            differences.append(f"{name}'s content differs from the audited content")
+    return differences
+
+
+def swap_statement(database: str, write_schema: str, prod_schema: str) -> str:
+    """Snowflake's atomic, metadata-only swap (identifiers validated by the configuration)."""
+    return f"ALTER SCHEMA {database}.{write_schema} SWAP WITH {database}.{prod_schema}"
+
+
+def relation_names(query: Query, dialect: Dialect, schema: str) -> Sequence[str]:
+    return [relation.name for relation in read_catalog(query, dialect, [schema])[schema].values()]
