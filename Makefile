@@ -24,7 +24,7 @@ export WAP_DUCKDB_PATH ?= $(PROJECT)/.wap/warehouse.duckdb
 DBT := dbt --no-use-colors
 DBT_ARGS := --project-dir $(PROJECT)/dbt --profiles-dir $(PROJECT)/dbt --target duckdb
 
-.PHONY: setup demo demo-data test test-slow lint bench airflow clean
+.PHONY: setup demo demo-data demo-rollback test test-slow lint bench airflow clean
 
 ## setup: venv with the pinned packages, the `wap` CLI, Airflow's database and settings, the dbt manifest
 setup: $(VENV)/.installed $(AIRFLOW_HOME)/.migrated dbt/target/manifest.json
@@ -64,9 +64,10 @@ demo: demo-data
 	echo
 	python -m wap.demo_cycle || { tail -60 $(PROJECT)/.wap/demo-run.log; exit 1; }
 	echo
-	echo "== The approval sensor (await_approval) =="
+	echo "== Approval (await_approval) and publish =="
 	grep -o -e "Review [0-9a-f]* is open until [^ ]*" -e "Not decided: .*slot is held while waiting)" \
 	  -e "wap_approval__wap_dwh: review [0-9a-f]* approved" -e "Review [0-9a-f]* approved.*proceed" \
+	  -e "Published review [0-9a-f]* of run [^ ]* into [a-z_]*" -e "Slack outbox: WAP published[^[]*" \
 	  $(PROJECT)/.wap/demo-run.log | sed 's/ \[.*//; s/^/  /'
 	grep -o "DagRun Finished: dag_id=wap_dwh.*state=[a-z]*" $(PROJECT)/.wap/demo-run.log | sed 's/, run_start.*, state=/ ... state=/'
 	echo
@@ -76,6 +77,17 @@ demo: demo-data
 	wap status
 	echo
 	echo "== After the publish: dwh has the new build, develop_dwh the previous production =="
+	wap series
+
+## demo-rollback: after `make demo`, put the previous production back with wap_dwh_rollback
+demo-rollback: setup
+	echo "== Before the rollback =="
+	wap series
+	# A refused rollback fails its run on purpose (and says why); the demo shows the reason either way.
+	airflow dags test wap_dwh_rollback > $(PROJECT)/.wap/rollback-run.log 2>&1 || true
+	grep -o -e "Rolled back: .*" -e "AirflowFailException: .*" $(PROJECT)/.wap/rollback-run.log | sed 's/ \[.*//' | head -1
+	grep -o "DagRun Finished: dag_id=wap_dwh_rollback.*state=[a-z]*" $(PROJECT)/.wap/rollback-run.log | sed 's/, run_start.*, state=/ ... state=/'
+	echo "== After the rollback =="
 	wap series
 
 ## test: set-up, ruff, then the whole pytest suite

@@ -168,6 +168,38 @@ def _differences(
     return differences
 
 
+PUBLISHED_TABLE = "_wap_published"
+
+
+def read_published(query: Query, dialect: Dialect, schema: str) -> tuple[str, str, str | None] | None:
+    """(run id, review id, run id of the production it replaced) of the publish that put ``schema`` in place."""
+    if PUBLISHED_TABLE not in read_catalog(query, dialect, [schema])[schema]:
+        return None
+    rows = query(f"select run_id, review_id, replaced_run_id from {dialect.relation(schema, PUBLISHED_TABLE)}", [])
+    return tuple(rows[0]) if len(rows) == 1 else None  # type: ignore[return-value]
+
+
+def check_before_rollback(query: Query, dialect: Dialect, *, write_schema: str, prod_schema: str) -> str:
+    """The rollback guards: production was put in place by a publish, and the write schema still holds,
+    unchanged, the production that publish replaced. Returns the run id production goes back to."""
+    record = read_published(query, dialect, prod_schema)
+    if record is None:
+        raise PublishRefused(f"{prod_schema} was not put in place by a WAP publish: nothing to roll back")
+    run_id, _, replaced = record
+    if replaced is None:
+        raise PublishRefused(f"the publish of run {run_id} was the first: there is no earlier production to restore")
+    held = read_marker(query, dialect, write_schema)
+    if held is None or held.run_id != replaced:
+        raise PublishRefused(
+            f"{write_schema} no longer holds the production run {replaced} that run {run_id} replaced "
+            f"(it holds {held.run_id if held else 'no audited build'}): refusing to roll back"
+        )
+    differences = _differences(held.fingerprints, current_fingerprints(query, dialect, write_schema))
+    if differences:
+        raise PublishRefused(f"{write_schema} changed since it was production ({'; '.join(differences)}): refusing")
+    return replaced
+
+
 def swap_statement(database: str, write_schema: str, prod_schema: str) -> str:
     """Snowflake's atomic, metadata-only swap (identifiers validated by the configuration)."""
     return f"ALTER SCHEMA {database}.{write_schema} SWAP WITH {database}.{prod_schema}"

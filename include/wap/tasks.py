@@ -50,9 +50,39 @@ def publish(ti: Any, run_id: str) -> dict[str, Any]:
     warehouse = open_warehouse(config)
     if not hasattr(warehouse, "publish"):
         raise NotImplementedError(f"publishing on {config.warehouse} is not built yet (see the project issues)")
-    result = warehouse.publish(run_id=run_id, review_id=decision["review_id"])
+    result = _refusal_fails_the_task(lambda: warehouse.publish(run_id=run_id, review_id=decision["review_id"]))
     if result.outcome == "already published":
         log.info("Run %s was published already (a retry after the swap): nothing to do", run_id)
     else:
         log.info("Published review %s of run %s into %s", result.review_id, run_id, config.prod_schema)
     return {**result.as_dict(), "decided_by": decision.get("decided_by")}
+
+
+def rollback(run_id: str) -> dict[str, Any]:
+    """Rollback: swap back to the production the last publish replaced, if the write schema still holds it."""
+    from wap.slack import SlackMessage, send
+    from wap.warehouse import open_warehouse
+
+    config = load_config()
+    warehouse = open_warehouse(config)
+    if not hasattr(warehouse, "rollback"):
+        raise NotImplementedError(f"rollback on {config.warehouse} is not built yet (see the project issues)")
+    restored, withdrawn = _refusal_fails_the_task(warehouse.rollback)
+    text = (
+        f"WAP rollback ({run_id}): {config.prod_schema} holds run {restored} again; "
+        f"the build of run {withdrawn} is back in {config.write_schema}"
+    )
+    send(SlackMessage(text=text, blocks=[{"type": "section", "text": {"type": "mrkdwn", "text": text}}]), config)
+    return {"restored_run_id": restored, "withdrawn_run_id": withdrawn}
+
+
+def _refusal_fails_the_task(action: Any) -> Any:
+    """A guard's refusal fails the task at once: a retry would be refused the same way."""
+    from airflow.sdk.exceptions import AirflowFailException
+
+    from wap.publish import PublishRefused
+
+    try:
+        return action()
+    except PublishRefused as refusal:
+        raise AirflowFailException(str(refusal)) from refusal

@@ -16,7 +16,7 @@ if TYPE_CHECKING:
 
     from wap.config import WapConfig
     from wap.diff.engine import Query
-    from wap.publish import PublishResult
+    from wap.publish import Marker, PublishResult
 
 log = logging.getLogger(__name__)
 
@@ -94,16 +94,85 @@ class DuckDBWarehouse:
                 if already:
                     conn.execute("rollback")
                     return PublishResult("already published", run_id, review_id, None, [])
+                if previous is None:
+                    previous = self._mark_unaudited_production(conn, query)
                 moved = self._swap(conn, write, prod, fault or (lambda step: None))
                 check_after_swap(
                     query, self.dialect, write_schema=write, prod_schema=prod, run_id=run_id, previous=previous
                 )
+                self._record_publish(conn, run_id, review_id, previous.run_id if previous else None)
                 conn.execute("commit")
             except BaseException:
                 conn.execute("rollback")
                 raise
         log.info("Published run %s (review %s): %s now holds %s", run_id, review_id, prod, ", ".join(moved))
         return PublishResult("published", run_id, review_id, previous.run_id if previous else None, moved)
+
+    def rollback(self, *, fault: Callable[[str], None] | None = None) -> tuple[str, str]:
+        """Swap back, if the write schema still holds (unchanged) the production the last publish replaced.
+
+        Returns (the run id production goes back to, the run id it held). Same atomic emulation as publish.
+        """
+        from wap.publish import check_before_rollback, read_published
+
+        write, prod = self.config.write_schema, self.config.prod_schema
+        with self.connect() as conn:
+            conn.execute("begin transaction")
+            try:
+                query = self._query(conn)
+                restored = check_before_rollback(query, self.dialect, write_schema=write, prod_schema=prod)
+                (withdrawn, _, _) = read_published(query, self.dialect, prod)
+                self._swap(conn, write, prod, fault or (lambda step: None))
+                conn.execute("commit")
+            except BaseException:
+                conn.execute("rollback")
+                raise
+        log.info("Rolled back: %s holds run %s again (run %s is in %s)", prod, restored, withdrawn, write)
+        return restored, withdrawn
+
+    def _mark_unaudited_production(self, conn: duckdb.DuckDBPyConnection, query: Query) -> Marker | None:
+        """Production built outside WAP has no marker: fingerprint it as run ``before-wap``, so that a rollback can
+        tell it is still unchanged in the write schema. None when there is no production yet."""
+        from wap.audit import MARKER_TABLE
+        from wap.publish import current_fingerprints, read_marker
+
+        prod = self.config.prod_schema
+        fingerprints = current_fingerprints(query, self.dialect, prod) if self._schema_exists(conn, prod) else {}
+        if not fingerprints:
+            return None
+        table = f"{quote(prod)}.{quote(MARKER_TABLE)}"
+        conn.execute(
+            f"create or replace table {table} (run_id varchar not null, review_id varchar not null, "
+            "relation varchar not null, row_count bigint, content_hash varchar, "
+            "written_at timestamp default current_timestamp)"
+        )
+        rows = [["*", None, None]] + [[name, count, digest] for name, (count, digest) in fingerprints.items()]
+        conn.executemany(
+            f"insert into {table} (run_id, review_id, relation, row_count, content_hash) "
+            "values ('before-wap', '-', ?, ?, ?)",
+            rows,
+        )
+        return read_marker(query, self.dialect, prod)
+
+    @staticmethod
+    def _schema_exists(conn: duckdb.DuckDBPyConnection, schema: str) -> bool:
+        found = conn.execute(
+            "select count(*) from duckdb_schemas() where database_name = current_database() and schema_name = ?",
+            [schema],
+        ).fetchone()
+        return bool(found and found[0])
+
+    def _record_publish(
+        self, conn: duckdb.DuckDBPyConnection, run_id: str, review_id: str, replaced: str | None
+    ) -> None:
+        from wap.publish import PUBLISHED_TABLE
+
+        table = f"{quote(self.config.prod_schema)}.{quote(PUBLISHED_TABLE)}"
+        conn.execute(
+            f"create or replace table {table} as select ?::varchar as run_id, ?::varchar as review_id, "
+            "?::varchar as replaced_run_id, current_timestamp as published_at",
+            [run_id, review_id, replaced],
+        )
 
     @staticmethod
     def _query(conn: duckdb.DuckDBPyConnection) -> Query:

@@ -26,11 +26,17 @@ def warehouse(tmp_path: Path) -> DuckDBWarehouse:
         conn.execute("create table dwh.t as select range as id, 'old' as v from range(3)")
         conn.execute("create table dwh.old_only as select 1 as x")
     audit(wh, RUN, REVIEW)
-    with wh.connect() as conn:  # production was published by an earlier run
+    with wh.session() as query:  # production was published by an earlier run, audited as such
+        previous = current_fingerprints(query, wh.dialect, "dwh")
+    with wh.connect() as conn:
         conn.execute(
             "create table dwh._wap_marker as select 'manual__2025' as run_id, 'aaaaaaaaaaaa' as review_id, "
-            "'*' as relation, null::bigint as row_count, null as content_hash"
+            "'*' as relation, null::bigint as row_count, null::varchar as content_hash"
         )
+        for name, (count, digest) in previous.items():
+            conn.execute(
+                "insert into dwh._wap_marker values ('manual__2025', 'aaaaaaaaaaaa', ?, ?, ?)", [name, count, digest]
+            )
     return wh
 
 
@@ -145,3 +151,54 @@ def test_a_failure_at_any_step_leaves_both_schemas_exactly_as_they_were(warehous
             warehouse.publish(run_id=RUN, review_id=REVIEW, fault=fail)
         assert snapshot(warehouse) == before, f"a failure at {step!r} left a partial swap"
     assert warehouse.publish(run_id=RUN, review_id=REVIEW).outcome == "published"
+
+
+def test_rollback_restores_the_production_the_publish_replaced(warehouse: DuckDBWarehouse) -> None:
+    before = snapshot(warehouse)
+    warehouse.publish(run_id=RUN, review_id=REVIEW)
+    assert warehouse.rollback() == ("manual__2025", RUN)
+    after = snapshot(warehouse)
+    assert after["dwh.t"] == before["dwh.t"] and after["dwh.old_only"] == before["dwh.old_only"]
+    assert after["develop_dwh.t"] == before["develop_dwh.t"]
+    assert after["dwh._wap_marker"] == before["dwh._wap_marker"]
+    with pytest.raises(PublishRefused, match="not put in place by a WAP publish"):  # no second rollback
+        warehouse.rollback()
+    assert snapshot(warehouse) == after
+
+
+def test_rollback_refuses_when_the_old_production_is_gone_or_edited(warehouse: DuckDBWarehouse) -> None:
+    warehouse.publish(run_id=RUN, review_id=REVIEW)
+    with warehouse.connect() as conn:
+        conn.execute("insert into develop_dwh.t values (7, 'edited after the publish')")
+    published = snapshot(warehouse)
+    with pytest.raises(PublishRefused, match="changed since it was production"):
+        warehouse.rollback()
+    with warehouse.connect() as conn:  # a new run rebuilt the write schema and audited it
+        conn.execute("delete from develop_dwh.t where id = 7")
+    audit(warehouse, "manual__next", "cccccccccccc")
+    with pytest.raises(PublishRefused, match="no longer holds the production run manual__2025"):
+        warehouse.rollback()
+    assert {k: v for k, v in snapshot(warehouse).items() if k.startswith("dwh.")} == {
+        k: v for k, v in published.items() if k.startswith("dwh.")
+    }
+
+
+def test_rollback_after_a_first_publish_has_nothing_to_restore(warehouse: DuckDBWarehouse) -> None:
+    with warehouse.connect() as conn:
+        conn.execute("drop schema dwh cascade")
+    warehouse.publish(run_id=RUN, review_id=REVIEW)
+    with pytest.raises(PublishRefused, match="was the first"):
+        warehouse.rollback()
+
+
+def test_a_production_built_outside_wap_can_be_rolled_back_to(warehouse: DuckDBWarehouse) -> None:
+    """The demo's production was built by dbt directly: the first publish fingerprints it ("before-wap")."""
+    with warehouse.connect() as conn:
+        conn.execute("drop table dwh._wap_marker")
+    before = snapshot(warehouse)
+    assert warehouse.publish(run_id=RUN, review_id=REVIEW).previous_run_id == "before-wap"
+    assert warehouse.rollback() == ("before-wap", RUN)
+    after = snapshot(warehouse)
+    assert {k: v for k, v in after.items() if k.startswith("dwh.") and "_wap_" not in k} == {
+        k: v for k, v in before.items() if k.startswith("dwh.")
+    }
