@@ -81,8 +81,10 @@ def main() -> None:
     print("== WAP bench ==")
     bench_parse()
     from diff import bench_diff  # bench/diff.py, beside this script
+    from publish import bench_publish  # bench/publish.py
 
     bench_diff()
+    bench_publish()
 
 
 if __name__ == "__main__":

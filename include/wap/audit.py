@@ -41,6 +41,7 @@ def diff_report(
             query, warehouse.dialect, write_schema, prod_schema, keys=keys, sample_rows=config.sample_rows
         )
         relations = [entry for entry in engine.diff() if not entry["name"].lower().startswith(INTERNAL_PREFIX)]
+        safety = swap_safety(query, warehouse.dialect, write_schema)
     return build_report(
         dag_id=config.dag_id,
         run_id=run_id,
@@ -49,7 +50,26 @@ def diff_report(
         prod_schema=prod_schema,
         relations=relations,
         dbt_tests=dbt_tests,
+        swap_safety=safety,
     )
+
+
+def swap_safety(query: Any, dialect: Any, write_schema: str) -> list[dict[str, str]]:
+    """What would go wrong if the write schema became production by a swap (publish enforces the blocks).
+
+    Now: a view whose definition names the write schema would read the old data after the swap (block).
+    """
+    from wap.publish import views_naming
+
+    return [
+        {
+            "check": "view_names_write_schema",
+            "severity": "block",
+            "relation": name,
+            "message": f"view {name} names {write_schema}: after the swap it would read the previous production",
+        }
+        for name in views_naming(query, dialect, write_schema)
+    ]
 
 
 def run_audit(config: WapConfig, *, run_id: str, dbt_tests: Sequence[dict[str, Any]] = ()) -> dict[str, Any]:

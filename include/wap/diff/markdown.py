@@ -112,6 +112,11 @@ def render_markdown(report: dict[str, Any], review_id: str | None = None) -> str
         for e in report["relations"]
     ]
     lines += [*_table(["relation", "kind", "status", "before", "after", "added", "removed", "changed"], overview), ""]
+    findings = report.get("swap_safety") or []
+    if findings:
+        lines += ["Swap safety:", ""] + [f"- **{f['severity']}**: {f['message']}" for f in findings] + [""]
+    else:
+        lines += ["Swap safety: no finding (no view in the write schema names it).", ""]
     if report["dbt_tests"]:
         tests = [[t["model"], t["passed"], t["failed"], t["warned"]] for t in report["dbt_tests"]]
         lines += ["dbt tests of the build:", "", *_table(["model", "passed", "failed", "warned"], tests), ""]

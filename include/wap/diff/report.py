@@ -10,6 +10,8 @@ The report is a plain dict (JSON types only). Schema, version 1::
                     rows_before, rows_after, rows_added, rows_removed, rows_changed (sums over relations)
     relations       one entry per relation in either schema (see wap.diff.engine.DiffEngine.diff_relation)
     dbt_tests       [{model, passed, failed, warned}] from the build, may be empty
+    swap_safety     [{check, severity ("block" | "warn"), relation, message}]: what the swap would break;
+                    publish refuses while a "block" finding holds
 
 Python's json with sorted keys and no spaces is the canonical form; the review id is the first 12 hex chars
 of SHA-256 over the run id, a newline, and that form.
@@ -46,6 +48,7 @@ def build_report(
     prod_schema: str,
     relations: Sequence[dict[str, Any]],
     dbt_tests: Sequence[dict[str, Any]] = (),
+    swap_safety: Sequence[dict[str, Any]] = (),
 ) -> dict[str, Any]:
     return {
         "schema_version": SCHEMA_VERSION,
@@ -57,6 +60,7 @@ def build_report(
         "summary": summarize(relations),
         "relations": list(relations),
         "dbt_tests": list(dbt_tests),
+        "swap_safety": list(swap_safety),
     }
 
 
