@@ -31,6 +31,7 @@ from cosmos import DbtTaskGroup
 
 from wap import dbt_config, tasks
 from wap.config import load_config
+from wap.operators import SnowflakePublishOperator
 from wap.sensors import AwaitApprovalSensor
 from wap.slack.callbacks import on_failure, on_published, on_rejected, on_review_opened
 
@@ -76,11 +77,16 @@ with DAG(
         on_skipped_callback=on_rejected(),
     )
 
-    publish = PythonOperator(
-        task_id="publish",
-        python_callable=tasks.publish,
-        pool=config.warehouse_task_pool,
-        on_success_callback=on_published(),
-    )
+    if config.warehouse == "snowflake":
+        publish = SnowflakePublishOperator(
+            task_id="publish", pool=config.warehouse_task_pool, on_success_callback=on_published()
+        )
+    else:
+        publish = PythonOperator(
+            task_id="publish",
+            python_callable=tasks.publish,
+            pool=config.warehouse_task_pool,
+            on_success_callback=on_published(),
+        )
 
     write >> audit >> await_approval >> publish

@@ -64,10 +64,8 @@ def read_marker(query: Query, dialect: Dialect, schema: str) -> Marker | None:
     catalog = read_catalog(query, dialect, [schema])[schema]
     if MARKER_TABLE not in catalog:
         return None
-    rows = query(
-        f"select run_id, review_id, relation, row_count, content_hash from {dialect.relation(schema, MARKER_TABLE)}",
-        [],
-    )
+    table = dialect.relation(schema, catalog[MARKER_TABLE].name)  # Snowflake spells it _WAP_MARKER
+    rows = query(f"select run_id, review_id, relation, row_count, content_hash from {table}", [])
     if not rows:
         return None
     runs = {(row[0], row[1]) for row in rows}
@@ -173,9 +171,11 @@ PUBLISHED_TABLE = "_wap_published"
 
 def read_published(query: Query, dialect: Dialect, schema: str) -> tuple[str, str, str | None] | None:
     """(run id, review id, run id of the production it replaced) of the publish that put ``schema`` in place."""
-    if PUBLISHED_TABLE not in read_catalog(query, dialect, [schema])[schema]:
+    catalog = read_catalog(query, dialect, [schema])[schema]
+    if PUBLISHED_TABLE not in catalog:
         return None
-    rows = query(f"select run_id, review_id, replaced_run_id from {dialect.relation(schema, PUBLISHED_TABLE)}", [])
+    table = dialect.relation(schema, catalog[PUBLISHED_TABLE].name)
+    rows = query(f"select run_id, review_id, replaced_run_id from {table}", [])
     return tuple(rows[0]) if len(rows) == 1 else None  # type: ignore[return-value]
 
 

@@ -20,6 +20,7 @@ if TYPE_CHECKING:
 
     from wap.config import WapConfig
     from wap.diff.engine import Query
+    from wap.publish import Marker
 
 log = logging.getLogger(__name__)
 
@@ -102,6 +103,45 @@ class SnowflakeWarehouse:
                 return []
             column = SnowflakeDialect.identifier(period_column)
             return query(f"select {column}, count(*) from {self.name(schema, table)} group by 1 order by 1", [])
+
+    # -- publish: the guards and the checks around the swap (the swap itself is SnowflakePublishOperator's) ------
+    def swap_sql(self) -> str:
+        """``ALTER SCHEMA <db>.<write> SWAP WITH <db>.<prod>``: atomic and metadata-only on Snowflake."""
+        return f"ALTER SCHEMA {self.name(self.config.write_schema)} SWAP WITH {self.name(self.config.prod_schema)}"
+
+    def check_publish(self, *, run_id: str, review_id: str) -> tuple[bool, Marker | None]:
+        """The guards (see :mod:`wap.publish`): (already published by this run, production's marker)."""
+        from wap.publish import check_before_swap
+
+        with self.session() as query:
+            return check_before_swap(
+                query,
+                self.dialect,
+                write_schema=self.config.write_schema,
+                prod_schema=self.config.prod_schema,
+                run_id=run_id,
+                review_id=review_id,
+            )
+
+    def finish_publish(self, *, run_id: str, review_id: str, previous: Marker | None) -> None:
+        """After the swap: the markers moved as expected; record the publish in production."""
+        from wap.publish import PUBLISHED_TABLE, check_after_swap
+
+        with self.session() as query:
+            check_after_swap(
+                query,
+                self.dialect,
+                write_schema=self.config.write_schema,
+                prod_schema=self.config.prod_schema,
+                run_id=run_id,
+                previous=previous,
+            )
+            query(
+                f"create or replace table {self.name(self.config.prod_schema, PUBLISHED_TABLE)} as "
+                "select %s::varchar as run_id, %s::varchar as review_id, %s::varchar as replaced_run_id, "
+                "sysdate() as published_at",
+                [run_id, review_id, previous.run_id if previous else None],
+            )
 
 
 def fetch_all(cursor: Any, sql: str, params: Sequence[Any]) -> list[tuple]:

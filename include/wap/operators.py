@@ -1,0 +1,56 @@
+"""The publish task on Snowflake: ``ALTER SCHEMA ... SWAP WITH`` through ``SQLExecuteQueryOperator``.
+
+The guards of :mod:`wap.publish` run right before the swap (a retry after a successful swap is a no-op), and
+the markers are checked after it. Snowflake's swap is one atomic, metadata-only statement.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from airflow.providers.common.sql.operators.sql import SQLExecuteQueryOperator
+
+
+class SnowflakePublishOperator(SQLExecuteQueryOperator):
+    """Publish the approved review of this run on Snowflake (``snowflake_default`` unless configured)."""
+
+    def __init__(self, *, approval_task_id: str = "await_approval", **kwargs: Any) -> None:
+        from wap.config import load_config
+        from wap.warehouse.snowflake import SnowflakeWarehouse
+
+        config = load_config()
+        kwargs.setdefault("conn_id", config.snowflake_conn_id)
+        kwargs.setdefault("sql", SnowflakeWarehouse(config).swap_sql())
+        super().__init__(autocommit=True, **kwargs)
+        self.approval_task_id = approval_task_id
+
+    def execute(self, context: Any) -> dict[str, Any]:
+        from airflow.sdk.exceptions import AirflowFailException
+
+        from wap.config import load_config
+        from wap.publish import PublishRefused
+        from wap.review import DECISION_XCOM_KEY
+        from wap.warehouse.snowflake import SnowflakeWarehouse
+
+        decision = context["ti"].xcom_pull(task_ids=self.approval_task_id, key=DECISION_XCOM_KEY) or {}
+        if decision.get("decision") != "approve" or not decision.get("review_id"):
+            raise AirflowFailException(f"no approval to publish (decision: {decision!r}): refusing")
+        run_id, review_id = context["run_id"], decision["review_id"]
+        warehouse = SnowflakeWarehouse(load_config())
+        try:
+            already, previous = warehouse.check_publish(run_id=run_id, review_id=review_id)
+            if already:
+                self.log.info("Run %s was published already (a retry after the swap): nothing to do", run_id)
+                return {"outcome": "already published", "run_id": run_id, "review_id": review_id}
+            self.log.info("Guards passed; swapping: %s", self.sql)
+            super().execute(context)
+            warehouse.finish_publish(run_id=run_id, review_id=review_id, previous=previous)
+        except PublishRefused as refusal:
+            raise AirflowFailException(str(refusal)) from refusal
+        return {
+            "outcome": "published",
+            "run_id": run_id,
+            "review_id": review_id,
+            "previous_run_id": previous.run_id if previous else None,
+            "decided_by": decision.get("decided_by"),
+        }
