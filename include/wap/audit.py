@@ -42,6 +42,8 @@ def diff_report(
         )
         relations = [entry for entry in engine.diff() if not entry["name"].lower().startswith(INTERNAL_PREFIX)]
         safety = swap_safety(query, warehouse.dialect, write_schema)
+    if hasattr(warehouse, "schema_findings"):  # Snowflake: grants and properties travel with the swap
+        safety += warehouse.schema_findings()
     return build_report(
         dag_id=config.dag_id,
         run_id=run_id,

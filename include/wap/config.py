@@ -86,6 +86,7 @@ class WapConfig:
     warehouse_pool: str = "wap_warehouse"
     review_timeout: timedelta = timedelta(hours=24)
     approval_poke_interval: timedelta = timedelta(seconds=15)
+    grants_on_swap: str = "block"
     sample_rows: int = 5
     slack_channel: str = "#data-reviews"
     slack_outbox: Path = PROJECT_DIR / ".wap" / "slack-outbox.jsonl"
@@ -112,6 +113,8 @@ class WapConfig:
             raise ConfigError("WAP_WAREHOUSE='snowflake' needs WAP_DATABASE, the database holding both schemas")
         if not 0 <= self.sample_rows <= 100:
             raise ConfigError(f"WAP_SAMPLE_ROWS={self.sample_rows!r} must be a whole number from 0 to 100")
+        if self.grants_on_swap not in ("block", "copy"):
+            raise ConfigError(f"WAP_GRANTS_ON_SWAP={self.grants_on_swap!r} must be 'block' or 'copy'")
         if self.review_timeout <= timedelta(0):
             raise ConfigError(f"WAP_REVIEW_TIMEOUT={self.review_timeout!r} must be positive")
 
@@ -163,6 +166,7 @@ def load_config(env: Mapping[str, str] | None = None) -> WapConfig:
         ("slack_api_conn_id", "WAP_SLACK_API_CONN_ID"),
         ("warehouse_pool", "WAP_WAREHOUSE_POOL"),
         ("slack_channel", "WAP_SLACK_CHANNEL"),
+        ("grants_on_swap", "WAP_GRANTS_ON_SWAP"),
     ):
         value = _get(env, var)
         if value is not None:

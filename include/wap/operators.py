@@ -42,6 +42,15 @@ class SnowflakePublishOperator(SQLExecuteQueryOperator):
             if already:
                 self.log.info("Run %s was published already (a retry after the swap): nothing to do", run_id)
                 return {"outcome": "already published", "run_id": run_id, "review_id": review_id}
+            findings = warehouse.schema_findings()
+            for finding in findings:
+                self.log.warning("Swap safety (%s): %s", finding["severity"], finding["message"])
+            blocking = [finding["message"] for finding in findings if finding["severity"] == "block"]
+            if blocking:
+                raise PublishRefused("swap-safety checks block the swap: " + "; ".join(blocking))
+            if warehouse.config.grants_on_swap == "copy":
+                for statement in warehouse.copy_grants():
+                    self.log.info("Copied a grant of production before the swap: %s", statement)
             self.log.info("Guards passed; swapping: %s", self.sql)
             super().execute(context)
             warehouse.finish_publish(run_id=run_id, review_id=review_id, previous=previous)

@@ -143,6 +143,63 @@ class SnowflakeWarehouse:
                 [run_id, review_id, previous.run_id if previous else None],
             )
 
+    # -- what travels with the swap: grants and schema properties ---------------------------------------------
+    def schema_findings(self) -> list[dict[str, Any]]:
+        """Swap-safety findings: grants production has and the write schema lacks (and the reverse), and
+        schema properties that differ (see :mod:`wap.schema_checks`)."""
+        from wap.schema_checks import grant_findings, property_findings
+
+        write, prod = self.config.write_schema, self.config.prod_schema
+        findings = property_findings(write, prod, self.schema_properties(write), self.schema_properties(prod))
+        try:
+            write_grants, prod_grants = self.schema_grants(write), self.schema_grants(prod)
+        except Exception as error:  # e.g. the role may not SHOW GRANTS: unknown grants fail closed under "block"
+            severity = "block" if self.config.grants_on_swap == "block" else "warn"
+            message = f"cannot read the grants of {write} and {prod} ({error}); the swap would carry them unchecked"
+            return [{"check": "grants_unreadable", "severity": severity, "relation": "", "message": message}, *findings]
+        return grant_findings(write, prod, write_grants, prod_grants, self.config.grants_on_swap) + findings
+
+    def schema_grants(self, schema: str) -> set[tuple[str, str, str]]:
+        from wap.schema_checks import grants_from_show
+
+        with self.connect() as conn, closing(conn.cursor()) as cursor:
+            cursor.execute(f"SHOW GRANTS ON SCHEMA {self.name(schema)}")
+            columns = [column[0] for column in cursor.description]
+            return grants_from_show(columns, cursor.fetchall())
+
+    def schema_properties(self, schema: str) -> dict[str, Any]:
+        from wap.schema_checks import PROPERTIES
+
+        with self.session(read_only=True) as query:
+            rows = query(
+                f"select {', '.join(PROPERTIES)} from information_schema.schemata where schema_name = %s",
+                [SnowflakeDialect.identifier(schema).strip('"')],
+            )
+        return dict(zip(PROPERTIES, rows[0], strict=True)) if rows else {}
+
+    def copy_grants(self) -> list[str]:
+        """Grant production's missing grants on the write schema (``WAP_GRANTS_ON_SWAP=copy``); the statements."""
+        from wap.schema_checks import copy_grant_statements
+
+        write, prod = self.config.write_schema, self.config.prod_schema
+        statements = copy_grant_statements(self.name(write), self.schema_grants(prod) - self.schema_grants(write))
+        with self.session() as query:
+            for statement in statements:
+                query(statement, [])
+        return statements
+
+    def rollback(self) -> tuple[str, str]:
+        """Swap back if the write schema still holds, unchanged, the production the last publish replaced."""
+        from wap.publish import check_before_rollback, read_published
+
+        write, prod = self.config.write_schema, self.config.prod_schema
+        with self.session() as query:
+            restored = check_before_rollback(query, self.dialect, write_schema=write, prod_schema=prod)
+            withdrawn = read_published(query, self.dialect, prod)[0]  # type: ignore[index]
+            query(self.swap_sql(), [])
+        log.info("Rolled back: %s holds run %s again (run %s is in %s)", prod, restored, withdrawn, write)
+        return restored, withdrawn
+
 
 def fetch_all(cursor: Any, sql: str, params: Sequence[Any]) -> list[tuple]:
     """Run ``sql`` with ``params`` bound; without values the statement is sent as is (no ``%`` interpolation)."""

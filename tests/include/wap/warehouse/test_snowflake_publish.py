@@ -80,3 +80,26 @@ def test_after_a_swap_a_retry_is_a_no_op(warehouse: SnowflakeWarehouse) -> None:
     assert already and production.run_id == RUN
     with warehouse.session() as query:
         assert query("select run_id, review_id, replaced_run_id from dwh._wap_published", []) == [(RUN, REVIEW, None)]
+
+
+def test_schema_properties_are_read_and_compared(warehouse: SnowflakeWarehouse) -> None:
+    properties = warehouse.schema_properties("develop_dwh")
+    assert set(properties) == {"is_transient", "is_managed_access", "retention_time"}
+    assert properties == warehouse.schema_properties("dwh")
+
+
+def test_unreadable_grants_block_the_swap_under_the_default_policy(warehouse: SnowflakeWarehouse) -> None:
+    """fakesnow has no SHOW GRANTS: exactly the case of a role that may not read grants. Unknown fails closed."""
+    findings = warehouse.schema_findings()
+    assert [(f["check"], f["severity"]) for f in findings] == [("grants_unreadable", "block")]
+
+
+def test_rollback_refusals_on_snowflake(warehouse: SnowflakeWarehouse) -> None:
+    with pytest.raises(PublishRefused, match="not put in place by a WAP publish"):
+        warehouse.rollback()
+    with warehouse.session() as query:  # a first publish: nothing earlier to restore
+        query("create table dwh._wap_marker as select * from develop_dwh._wap_marker", [])
+        query("drop table develop_dwh._wap_marker", [])
+    warehouse.finish_publish(run_id=RUN, review_id=REVIEW, previous=None)
+    with pytest.raises(PublishRefused, match="was the first"):
+        warehouse.rollback()
