@@ -23,33 +23,27 @@ no Variable and no warehouse.
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
-
 from airflow.providers.standard.operators.python import PythonOperator
 from airflow.sdk import DAG
 from cosmos import DbtTaskGroup
 
 from wap import dbt_config, tasks
 from wap.config import load_config
+from wap.dag_defaults import START_DATE, default_args
 from wap.operators import SnowflakePublishOperator
 from wap.sensors import AwaitApprovalSensor
-from wap.slack.callbacks import on_failure, on_published, on_rejected, on_review_opened
+from wap.slack.callbacks import on_published, on_rejected, on_review_opened
 
 config = load_config()
 
 with DAG(
     dag_id="wap_dwh",
     schedule=None,
-    start_date=datetime(2024, 1, 1),
+    start_date=START_DATE,
     catchup=False,
     max_active_runs=1,
     tags=["wap", "dbt", config.warehouse],
-    default_args={
-        "owner": "data-platform",
-        "retries": 1,
-        "retry_delay": timedelta(minutes=1),
-        "on_failure_callback": on_failure(),
-    },
+    default_args=default_args(),
     doc_md=__doc__,
 ) as dag:
     write = DbtTaskGroup(

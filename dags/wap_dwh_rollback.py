@@ -9,30 +9,23 @@ the write schema.
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
-
 from airflow.providers.standard.operators.python import PythonOperator
 from airflow.sdk import DAG
 
 from wap import tasks
 from wap.config import load_config
-from wap.slack.callbacks import on_failure
+from wap.dag_defaults import START_DATE, default_args
 
 config = load_config()
 
 with DAG(
     dag_id="wap_dwh_rollback",
     schedule=None,
-    start_date=datetime(2024, 1, 1),
+    start_date=START_DATE,
     catchup=False,
     max_active_runs=1,
     tags=["wap", "rollback", config.warehouse],
-    default_args={
-        "owner": "data-platform",
-        "retries": 1,
-        "retry_delay": timedelta(minutes=1),
-        "on_failure_callback": on_failure(),
-    },
+    default_args=default_args(),
     doc_md=__doc__,
 ) as dag:
     PythonOperator(task_id="rollback", python_callable=tasks.rollback, pool=config.warehouse_task_pool)

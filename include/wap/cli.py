@@ -98,7 +98,7 @@ def _status(args: argparse.Namespace) -> int:
     config = load_config()
     with create_session() as session:
         reviews = [review for review in list_reviews(config.dag_id, session=session) if review.review_id]
-        value = variable_value(config.approval_variable, session=session)
+    value = variable_value(config.approval_variable)
     review = next((review for review in reviews if review.is_open), reviews[0] if reviews else None)
     print(f"{config.approval_variable} = {value!r}")
     if review is None:

@@ -29,13 +29,14 @@ class SnowflakePublishOperator(SQLExecuteQueryOperator):
 
         from wap.config import load_config
         from wap.publish import PublishRefused
-        from wap.review import DECISION_XCOM_KEY
+        from wap.review import DECISION_XCOM_KEY, approved_review_id
         from wap.warehouse.snowflake import SnowflakeWarehouse
 
         decision = context["ti"].xcom_pull(task_ids=self.approval_task_id, key=DECISION_XCOM_KEY) or {}
-        if decision.get("decision") != "approve" or not decision.get("review_id"):
+        review_id = approved_review_id(decision)
+        if review_id is None:
             raise AirflowFailException(f"no approval to publish (decision: {decision!r}): refusing")
-        run_id, review_id = context["run_id"], decision["review_id"]
+        run_id = context["run_id"]
         warehouse = SnowflakeWarehouse(load_config())
         try:
             already, previous = warehouse.check_publish(run_id=run_id, review_id=review_id)

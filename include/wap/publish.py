@@ -15,7 +15,6 @@ production's marker (none on a first publish).
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -198,12 +197,3 @@ def check_before_rollback(query: Query, dialect: Dialect, *, write_schema: str, 
     if differences:
         raise PublishRefused(f"{write_schema} changed since it was production ({'; '.join(differences)}): refusing")
     return replaced
-
-
-def swap_statement(database: str, write_schema: str, prod_schema: str) -> str:
-    """Snowflake's atomic, metadata-only swap (identifiers validated by the configuration)."""
-    return f"ALTER SCHEMA {database}.{write_schema} SWAP WITH {database}.{prod_schema}"
-
-
-def relation_names(query: Query, dialect: Dialect, schema: str) -> Sequence[str]:
-    return [relation.name for relation in read_catalog(query, dialect, [schema])[schema].values()]

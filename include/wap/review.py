@@ -100,3 +100,10 @@ def evaluate(value: str | None, review_id: str) -> Verdict:
     if decision.verb == "reject":
         return Verdict("rejected", f"review {review_id} rejected", value)
     return Verdict("waiting", f"review {review_id} is pending", value)
+
+
+def approved_review_id(decision: dict | None) -> str | None:
+    """The review id the approval task's XCom ``decision`` approved; None unless it is an approval."""
+    if decision and decision.get("decision") == "approve" and decision.get("review_id"):
+        return str(decision["review_id"])
+    return None

@@ -159,10 +159,9 @@ def decide(
     return value
 
 
-def variable_value(approval_variable: str, *, session: Session) -> str | None:
+def variable_value(approval_variable: str) -> str | None:
     from airflow.models.variable import Variable
 
-    del session  # Variable.get opens its own
     return Variable.get(approval_variable, default_var=None)
 
 

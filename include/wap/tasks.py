@@ -40,17 +40,18 @@ def publish(ti: Any, run_id: str) -> dict[str, Any]:
     The guards run in the warehouse right before the swap (``wap.publish``); a retry after a successful swap
     is reported as a no-op.
     """
-    from wap.review import DECISION_XCOM_KEY
+    from wap.review import DECISION_XCOM_KEY, approved_review_id
     from wap.warehouse import open_warehouse
 
     decision = ti.xcom_pull(task_ids="await_approval", key=DECISION_XCOM_KEY) or {}
-    if decision.get("decision") != "approve" or not decision.get("review_id"):
+    review_id = approved_review_id(decision)
+    if review_id is None:
         raise RuntimeError(f"no approval to publish (await_approval's decision: {decision!r}): refusing")
     config = load_config()
     warehouse = open_warehouse(config)
     if not hasattr(warehouse, "publish"):
         raise NotImplementedError(f"publishing on {config.warehouse} is not built yet (see the project issues)")
-    result = _refusal_fails_the_task(lambda: warehouse.publish(run_id=run_id, review_id=decision["review_id"]))
+    result = _refusal_fails_the_task(lambda: warehouse.publish(run_id=run_id, review_id=review_id))
     if result.outcome == "already published":
         log.info("Run %s was published already (a retry after the swap): nothing to do", run_id)
     else:

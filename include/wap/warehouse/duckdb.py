@@ -53,24 +53,44 @@ class DuckDBWarehouse:
         with self.connect(read_only=read_only) as conn:
             yield lambda sql, params: conn.execute(sql, list(params)).fetchall()
 
+    @contextmanager
+    def transaction(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        """A writing connection in one transaction: committed on exit, rolled back on any error."""
+        with self.connect() as conn:
+            conn.execute("begin transaction")
+            try:
+                yield conn
+            except BaseException:
+                conn.execute("rollback")
+                raise
+            conn.execute("commit")
+
     def write_marker(self, *, run_id: str, review_id: str, fingerprints: Iterable[tuple[str, int, str | None]]) -> None:
         """Record in the write schema which run built it and which review audited it, with each relation's
         row count and content hash as the report recorded them (publish re-checks them)."""
+        with self.transaction() as conn:
+            self._write_marker(conn, self.config.write_schema, run_id, review_id, fingerprints)
+
+    @staticmethod
+    def _write_marker(
+        conn: duckdb.DuckDBPyConnection,
+        schema: str,
+        run_id: str,
+        review_id: str,
+        fingerprints: Iterable[tuple[str, int | None, str | None]],
+    ) -> None:
         from wap.audit import MARKER_TABLE
 
-        table = f"{quote(self.config.write_schema)}.{quote(MARKER_TABLE)}"
-        with self.connect() as conn:
-            conn.execute("begin transaction")
-            conn.execute(
-                f"create or replace table {table} (run_id varchar not null, review_id varchar not null, "
-                "relation varchar not null, row_count bigint, content_hash varchar, "
-                "written_at timestamp default current_timestamp)"
-            )
-            conn.executemany(
-                f"insert into {table} (run_id, review_id, relation, row_count, content_hash) values (?, ?, ?, ?, ?)",
-                [[run_id, review_id, name, count, content_hash] for name, count, content_hash in fingerprints],
-            )
-            conn.execute("commit")
+        table = f"{quote(schema)}.{quote(MARKER_TABLE)}"
+        conn.execute(
+            f"create or replace table {table} (run_id varchar not null, review_id varchar not null, "
+            "relation varchar not null, row_count bigint, content_hash varchar, "
+            "written_at timestamp default current_timestamp)"
+        )
+        conn.executemany(
+            f"insert into {table} (run_id, review_id, relation, row_count, content_hash) values (?, ?, ?, ?, ?)",
+            [[run_id, review_id, name, count, content_hash] for name, count, content_hash in fingerprints],
+        )
 
     def publish(self, *, run_id: str, review_id: str, fault: Callable[[str], None] | None = None) -> PublishResult:
         """Swap the write schema with production, emulated in one transaction (DuckDB cannot rename a schema
@@ -84,27 +104,20 @@ class DuckDBWarehouse:
         from wap.publish import PublishResult, check_after_swap, check_before_swap
 
         write, prod = self.config.write_schema, self.config.prod_schema
-        with self.connect() as conn:
-            conn.execute("begin transaction")
-            try:
-                query = self._query(conn)
-                already, previous = check_before_swap(
-                    query, self.dialect, write_schema=write, prod_schema=prod, run_id=run_id, review_id=review_id
-                )
-                if already:
-                    conn.execute("rollback")
-                    return PublishResult("already published", run_id, review_id, None, [])
-                if previous is None:
-                    previous = self._mark_unaudited_production(conn, query)
-                moved = self._swap(conn, write, prod, fault or (lambda step: None))
-                check_after_swap(
-                    query, self.dialect, write_schema=write, prod_schema=prod, run_id=run_id, previous=previous
-                )
-                self._record_publish(conn, run_id, review_id, previous.run_id if previous else None)
-                conn.execute("commit")
-            except BaseException:
-                conn.execute("rollback")
-                raise
+        with self.transaction() as conn:
+            query = self._query(conn)
+            already, previous = check_before_swap(
+                query, self.dialect, write_schema=write, prod_schema=prod, run_id=run_id, review_id=review_id
+            )
+            if already:  # nothing was written: the transaction commits nothing
+                return PublishResult("already published", run_id, review_id, None, [])
+            if previous is None:
+                previous = self._mark_unaudited_production(conn, query)
+            moved = self._swap(conn, write, prod, fault or (lambda step: None))
+            check_after_swap(
+                query, self.dialect, write_schema=write, prod_schema=prod, run_id=run_id, previous=previous
+            )
+            self._record_publish(conn, run_id, review_id, previous.run_id if previous else None)
         log.info("Published run %s (review %s): %s now holds %s", run_id, review_id, prod, ", ".join(moved))
         return PublishResult("published", run_id, review_id, previous.run_id if previous else None, moved)
 
@@ -116,42 +129,25 @@ class DuckDBWarehouse:
         from wap.publish import check_before_rollback, read_published
 
         write, prod = self.config.write_schema, self.config.prod_schema
-        with self.connect() as conn:
-            conn.execute("begin transaction")
-            try:
-                query = self._query(conn)
-                restored = check_before_rollback(query, self.dialect, write_schema=write, prod_schema=prod)
-                (withdrawn, _, _) = read_published(query, self.dialect, prod)
-                self._swap(conn, write, prod, fault or (lambda step: None))
-                conn.execute("commit")
-            except BaseException:
-                conn.execute("rollback")
-                raise
+        with self.transaction() as conn:
+            query = self._query(conn)
+            restored = check_before_rollback(query, self.dialect, write_schema=write, prod_schema=prod)
+            (withdrawn, _, _) = read_published(query, self.dialect, prod)
+            self._swap(conn, write, prod, fault or (lambda step: None))
         log.info("Rolled back: %s holds run %s again (run %s is in %s)", prod, restored, withdrawn, write)
         return restored, withdrawn
 
     def _mark_unaudited_production(self, conn: duckdb.DuckDBPyConnection, query: Query) -> Marker | None:
         """Production built outside WAP has no marker: fingerprint it as run ``before-wap``, so that a rollback can
         tell it is still unchanged in the write schema. None when there is no production yet."""
-        from wap.audit import MARKER_TABLE
         from wap.publish import current_fingerprints, read_marker
 
         prod = self.config.prod_schema
         fingerprints = current_fingerprints(query, self.dialect, prod) if self._schema_exists(conn, prod) else {}
         if not fingerprints:
             return None
-        table = f"{quote(prod)}.{quote(MARKER_TABLE)}"
-        conn.execute(
-            f"create or replace table {table} (run_id varchar not null, review_id varchar not null, "
-            "relation varchar not null, row_count bigint, content_hash varchar, "
-            "written_at timestamp default current_timestamp)"
-        )
-        rows = [["*", None, None]] + [[name, count, digest] for name, (count, digest) in fingerprints.items()]
-        conn.executemany(
-            f"insert into {table} (run_id, review_id, relation, row_count, content_hash) "
-            "values ('before-wap', '-', ?, ?, ?)",
-            rows,
-        )
+        rows = [("*", None, None)] + [(name, count, digest) for name, (count, digest) in fingerprints.items()]
+        self._write_marker(conn, prod, "before-wap", "-", rows)
         return read_marker(query, self.dialect, prod)
 
     @staticmethod
@@ -225,8 +221,7 @@ class DuckDBWarehouse:
         rows = list(rows)
         years = sorted({row.tid for row in rows})
         table = f"{LANDING_SCHEMA}.{LANDING_TABLE}"
-        with self.connect() as conn:
-            conn.execute("begin transaction")
+        with self.transaction() as conn:
             conn.execute(f"create schema if not exists {LANDING_SCHEMA}")
             conn.execute(
                 f"create table if not exists {table} (region varchar not null, kjonn varchar not null, "
@@ -234,7 +229,6 @@ class DuckDBWarehouse:
             )
             conn.executemany(f"delete from {table} where tid = ?", [[year] for year in years])
             conn.executemany(f"insert into {table} ({', '.join(COLUMNS)}) values (?, ?, ?, ?, ?, ?)", rows)
-            conn.execute("commit")
         log.info("Loaded %d landing rows for %s into %s", len(rows), ", ".join(years), table)
         return len(rows)
 
