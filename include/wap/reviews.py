@@ -70,49 +70,60 @@ def _state(run_state: str, review_id: str | None, tasks: dict[str, str | None], 
 def list_reviews(dag_id: str, *, session: Session, limit: int = 50) -> list[Review]:
     """The DAG's runs, newest first, with their review state."""
     from airflow.models.dagrun import DagRun
-    from airflow.models.taskinstance import TaskInstance
-    from airflow.models.xcom import XComModel
     from sqlalchemy import select
 
     runs = session.scalars(
         select(DagRun).where(DagRun.dag_id == dag_id).order_by(DagRun.run_after.desc()).limit(limit)
     ).all()
-    reviews = []
-    for run in runs:
-        tasks = dict(
-            session.execute(
-                select(TaskInstance.task_id, TaskInstance.state).where(
-                    TaskInstance.dag_id == dag_id,
-                    TaskInstance.run_id == run.run_id,
-                    TaskInstance.task_id.in_([AUDIT_TASK, APPROVAL_TASK, PUBLISH_TASK]),
-                )
-            ).all()
-        )
-        xcoms = {
-            (row.task_id, row.key): XComModel.deserialize_value(row)
-            for row in session.scalars(
-                XComModel.get_many(run_id=run.run_id, dag_ids=dag_id, task_ids=[AUDIT_TASK, APPROVAL_TASK])
+    return [_review(run, session=session) for run in runs]
+
+
+def get_review(dag_id: str, run_id: str, *, session: Session) -> Review | None:
+    """The review of one run, or None when the DAG has no such run."""
+    from airflow.models.dagrun import DagRun
+    from sqlalchemy import select
+
+    run = session.scalar(select(DagRun).where(DagRun.dag_id == dag_id, DagRun.run_id == run_id))
+    return None if run is None else _review(run, session=session)
+
+
+def _review(run: Any, *, session: Session) -> Review:
+    from airflow.models.taskinstance import TaskInstance
+    from airflow.models.xcom import XComModel
+    from sqlalchemy import select
+
+    dag_id = run.dag_id
+    tasks = dict(
+        session.execute(
+            select(TaskInstance.task_id, TaskInstance.state).where(
+                TaskInstance.dag_id == dag_id,
+                TaskInstance.run_id == run.run_id,
+                TaskInstance.task_id.in_([AUDIT_TASK, APPROVAL_TASK, PUBLISH_TASK]),
             )
-        }
-        report = xcoms.get((AUDIT_TASK, "return_value"))
-        report = report if isinstance(report, dict) else None
-        decision = xcoms.get((APPROVAL_TASK, DECISION_XCOM_KEY))
-        review_id = report.get("review_id") if report else None
-        run_state = str(run.state.value if hasattr(run.state, "value") else run.state)
-        task_states = {task: (str(state.value) if hasattr(state, "value") else state) for task, state in tasks.items()}
-        reviews.append(
-            Review(
-                dag_id=dag_id,
-                run_id=run.run_id,
-                run_state=run_state,
-                review_id=review_id,
-                state=_state(run_state, review_id, task_states, decision),
-                decision=decision if isinstance(decision, dict) else None,
-                report=report,
-                started=run.start_date,
-            )
+        ).all()
+    )
+    xcoms = {
+        (row.task_id, row.key): XComModel.deserialize_value(row)
+        for row in session.scalars(
+            XComModel.get_many(run_id=run.run_id, dag_ids=dag_id, task_ids=[AUDIT_TASK, APPROVAL_TASK])
         )
-    return reviews
+    }
+    report = xcoms.get((AUDIT_TASK, "return_value"))
+    report = report if isinstance(report, dict) else None
+    decision = xcoms.get((APPROVAL_TASK, DECISION_XCOM_KEY))
+    review_id = report.get("review_id") if report else None
+    run_state = str(run.state.value if hasattr(run.state, "value") else run.state)
+    task_states = {task: (str(state.value) if hasattr(state, "value") else state) for task, state in tasks.items()}
+    return Review(
+        dag_id=dag_id,
+        run_id=run.run_id,
+        run_state=run_state,
+        review_id=review_id,
+        state=_state(run_state, review_id, task_states, decision),
+        decision=decision if isinstance(decision, dict) else None,
+        report=report,
+        started=run.start_date,
+    )
 
 
 def open_review(dag_id: str, *, session: Session) -> Review | None:
@@ -128,6 +139,7 @@ def decide(
     *,
     session: Session,
     user: str | None = None,
+    user_id: str | None = None,
     via: str = "cli",
 ) -> str:
     """Set the approval Variable to ``<verb> <review_id>`` if that is the open review; returns the value set.
@@ -156,7 +168,29 @@ def decide(
     record = {"review_id": review_id, "verb": verb, "user": user, "via": via, "at": _now()}
     Variable.set(decided_by_variable(approval_variable), json.dumps(record), session=session)
     Variable.set(approval_variable, value, description=f"{verb} by {user} via {via}", session=session)
+    note_on_run(
+        dag_id,
+        review.run_id,
+        f"WAP review {review_id}: {verb} by {user} via {via} at {record['at']}",
+        user_id=user_id,
+        session=session,
+    )
     return value
+
+
+def note_on_run(dag_id: str, run_id: str, text: str, *, user_id: str | None, session: Session) -> None:
+    """Put ``text`` in the run's note, where the Airflow UI shows it next to the run (replaces an older note)."""
+    from airflow.models.dagrun import DagRun
+    from sqlalchemy import select
+
+    run = session.scalar(select(DagRun).where(DagRun.dag_id == dag_id, DagRun.run_id == run_id))
+    if run is None:
+        return
+    if run.dag_run_note is None:
+        run.note = (text, user_id)
+    else:
+        run.dag_run_note.content = text
+        run.dag_run_note.user_id = user_id
 
 
 def variable_value(approval_variable: str) -> str | None:

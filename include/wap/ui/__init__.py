@@ -1,0 +1,1 @@
+"""The "WAP reviews" view on Airflow's API server (see wap.ui.app)."""

@@ -1,0 +1,56 @@
+"""HTML pages of the review view: Jinja2 templates in ``templates/``, autoescaped, no script and no CDN."""
+
+from __future__ import annotations
+
+from functools import cache
+from typing import Any
+
+from jinja2 import Environment, PackageLoader, select_autoescape
+from markupsafe import Markup
+
+from wap.ui.chart import period_chart
+
+#: Review states (wap.reviews) and the CSS class of their badge.
+STATE_CLASS = {
+    "building": "grey",
+    "pending": "amber",
+    "approved": "blue",
+    "published": "green",
+    "rejected": "red",
+    "timed out": "red",
+    "failed": "red",
+}
+
+
+def number(value: Any) -> str:
+    if value is None:
+        return "-"
+    return f"{value:,}" if isinstance(value, int) else str(value)
+
+
+def signed(value: int | None) -> str:
+    return "-" if value is None else f"{value:+,}"
+
+
+def cell(value: Any) -> str:
+    return "NULL" if value is None else str(value)
+
+
+@cache
+def _environment() -> Environment:
+    environment = Environment(
+        loader=PackageLoader("wap.ui", "templates"),
+        autoescape=select_autoescape(["html"]),
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    environment.filters.update(number=number, signed=signed, cell=cell)
+    environment.globals.update(
+        state_class=lambda state: STATE_CLASS.get(state, "grey"),
+        chart=lambda period: Markup(period_chart(period)),
+    )
+    return environment
+
+
+def render(template: str, **context: Any) -> str:
+    return _environment().get_template(template).render(**context)
