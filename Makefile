@@ -24,7 +24,7 @@ export WAP_DUCKDB_PATH ?= $(PROJECT)/.wap/warehouse.duckdb
 DBT := dbt --no-use-colors
 DBT_ARGS := --project-dir $(PROJECT)/dbt --profiles-dir $(PROJECT)/dbt --target duckdb
 
-.PHONY: setup demo demo-data demo-rollback test test-slow lint bench airflow clean
+.PHONY: setup demo demo-data demo-rollback test test-slow lint browser bench airflow clean
 
 ## setup: venv with the pinned packages, the `wap` CLI, Airflow's database and settings, the dbt manifest
 setup: $(VENV)/.installed $(AIRFLOW_HOME)/.migrated dbt/target/manifest.json
@@ -90,11 +90,17 @@ demo-rollback: setup
 	echo "== After the rollback =="
 	wap series
 
-## test: set-up, ruff, then the whole pytest suite
-test: setup lint
+## test: set-up, ruff, then the whole pytest suite (the review view's browser test drives Debian's chromium)
+test: setup lint browser
 	pytest
 
-test-slow: setup
+## browser: Debian's chromium for the Playwright test (Playwright cannot download its own browser here)
+browser:
+	command -v chromium > /dev/null || { \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update && $$SUDO apt-get install -y chromium; }
+
+test-slow: setup browser
 	pytest -m slow
 
 lint: $(VENV)/.installed
