@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import re
 from datetime import timedelta
 from pathlib import Path
 
@@ -99,3 +100,109 @@ def test_durations(text: str, seconds: int) -> None:
 def test_bad_durations_are_refused_by_name(bad: str) -> None:
     with pytest.raises(ConfigError, match=r"WAP_REVIEW_TIMEOUT=.* is not a duration"):
         parse_duration(bad, "WAP_REVIEW_TIMEOUT")
+
+
+# -- the README's configuration reference -----------------------------------------------------------------------
+README = Path(__file__).resolve().parents[3] / "README.md"
+
+# A bad value of every validated setting, and the start of the message load_config refuses it with: the text
+# the README's "Configuration" table quotes.
+BAD_VALUES = [
+    ({"WAP_WAREHOUSE": "postgres"}, "WAP_WAREHOUSE='postgres' is not a known warehouse"),
+    ({"WAP_WAREHOUSE": "snowflake"}, "WAP_WAREHOUSE='snowflake' needs WAP_DATABASE"),
+    ({"WAP_WAREHOUSE": "snowflake", "WAP_DATABASE": "my-db"}, "WAP_DATABASE='my-db' is not a valid SQL identifier"),
+    ({"WAP_WRITE_SCHEMA": "develop dwh"}, "WAP_WRITE_SCHEMA='develop dwh' is not a valid SQL identifier"),
+    ({"WAP_PROD_SCHEMA": "dwh.x"}, "WAP_PROD_SCHEMA='dwh.x' is not a valid SQL identifier"),
+    ({"WAP_WRITE_SCHEMA": "DWH"}, "WAP_WRITE_SCHEMA and WAP_PROD_SCHEMA are both 'DWH': the write schema must differ"),
+    ({"WAP_LANDING_DATABASE": "raw-db"}, "WAP_LANDING_DATABASE='raw-db' is not a valid SQL identifier"),
+    ({"WAP_DAG_ID": "wap dwh"}, "WAP_DAG_ID='wap dwh' is not a valid DAG id"),
+    ({"WAP_REVIEW_TIMEOUT": "1 day"}, "WAP_REVIEW_TIMEOUT='1 day' is not a duration"),
+    ({"WAP_APPROVAL_POKE_INTERVAL": "0"}, "WAP_APPROVAL_POKE_INTERVAL='0' is not a duration"),
+    ({"WAP_GRANTS_ON_SWAP": "Copy"}, "WAP_GRANTS_ON_SWAP='Copy' must be 'block' or 'copy'"),
+    ({"WAP_SAMPLE_ROWS": "many"}, "WAP_SAMPLE_ROWS='many' must be a whole number from 0 to 100"),
+    ({"WAP_SAMPLE_ROWS": "101"}, "WAP_SAMPLE_ROWS=101 must be a whole number from 0 to 100"),
+]
+
+
+class _RecordingEnv(dict):
+    """An environment that records which variables were read."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.read: set[str] = set()
+
+    def get(self, key, default=None):  # type: ignore[no-untyped-def]
+        self.read.add(key)
+        return super().get(key, default)
+
+
+def _configuration_section() -> str:
+    text = README.read_text(encoding="utf-8")
+    start = text.index("\n## Configuration\n")
+    end = text.find("\n## ", start + 1)
+    return text[start : end if end != -1 else None]
+
+
+@pytest.mark.parametrize(("env", "message"), BAD_VALUES, ids=[message.split(" ")[0] for _, message in BAD_VALUES])
+def test_a_bad_value_gets_the_message_the_readme_quotes(env: dict[str, str], message: str) -> None:
+    with pytest.raises(ConfigError) as error:
+        load_config(env)
+    assert str(error.value).startswith(message)
+    assert message in _configuration_section(), f"the README's Configuration table should quote: {message}"
+
+
+def test_the_readme_lists_every_setting_load_config_reads() -> None:
+    env = _RecordingEnv()
+    load_config(env)
+    rows = [line for line in _configuration_section().splitlines() if line.startswith("| `WAP_")]
+    documented = {name for row in rows for name in re.findall(r"`(WAP_[A-Z_]+)`", row.split(" | ")[0])}
+    assert env.read == documented, (
+        f"read but not in the README table: {sorted(env.read - documented)}; "
+        f"in the table but never read: {sorted(documented - env.read)}"
+    )
+
+
+def test_settings_without_a_check_are_taken_as_given(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    config = load_config(
+        {
+            "WAP_DUCKDB_PATH": "~/w.duckdb",
+            "WAP_DBT_PROJECT_DIR": "project/dbt",
+            "WAP_SLACK_OUTBOX": "outbox.jsonl",
+            "WAP_DBT_EXECUTABLE": "/opt/dbt/bin/dbt",
+            "WAP_DUCKDB_CONN_ID": "my_duckdb",
+            "WAP_SNOWFLAKE_CONN_ID": "my_snowflake",
+            "WAP_SLACK_CONN_ID": "my_webhook",
+            "WAP_SLACK_API_CONN_ID": "my_bot",
+            "WAP_WAREHOUSE_POOL": "my_pool",
+            "WAP_SLACK_CHANNEL": "#my-reviews",
+        }
+    )
+    assert config.duckdb_path == tmp_path / "home" / "w.duckdb"  # ~ expanded
+    assert config.dbt_project_dir == tmp_path / "project" / "dbt"  # relative to the working directory
+    assert config.dbt_manifest_path == tmp_path / "project" / "dbt" / "target" / "manifest.json"
+    assert config.slack_outbox == tmp_path / "outbox.jsonl"
+    assert config.dbt_executable == "/opt/dbt/bin/dbt"
+    assert (config.duckdb_conn_id, config.snowflake_conn_id) == ("my_duckdb", "my_snowflake")
+    assert (config.slack_webhook_conn_id, config.slack_api_conn_id) == ("my_webhook", "my_bot")
+    assert (config.warehouse_pool, config.warehouse_task_pool, config.slack_channel) == (
+        "my_pool",
+        "my_pool",
+        "#my-reviews",
+    )
+
+
+def test_the_pool_applies_to_duckdb_only() -> None:
+    assert load_config({}).warehouse_task_pool == "wap_warehouse"
+    snowflake = load_config({"WAP_WAREHOUSE": "snowflake", "WAP_DATABASE": "ANALYTICS", "WAP_WAREHOUSE_POOL": "x"})
+    assert snowflake.warehouse_task_pool == "default_pool"
+
+
+def test_numbers_and_durations_from_the_environment() -> None:
+    config = load_config({"WAP_SAMPLE_ROWS": "0", "WAP_APPROVAL_POKE_INTERVAL": "2s", "WAP_GRANTS_ON_SWAP": "copy"})
+    assert (config.sample_rows, config.approval_poke_interval, config.grants_on_swap) == (
+        0,
+        timedelta(seconds=2),
+        "copy",
+    )
