@@ -10,6 +10,8 @@ from typing import Any
 
 from airflow.providers.common.sql.operators.sql import SQLExecuteQueryOperator
 
+from wap import failpoints
+
 
 class SnowflakePublishOperator(SQLExecuteQueryOperator):
     """Publish the approved review of this run on Snowflake (``snowflake_default`` unless configured)."""
@@ -41,7 +43,9 @@ class SnowflakePublishOperator(SQLExecuteQueryOperator):
         try:
             already, previous = warehouse.check_publish(run_id=run_id, review_id=review_id)
             if already:
-                self.log.info("Run %s was published already (a retry after the swap): nothing to do", run_id)
+                self.log.info("Run %s was published already (a retry after the swap): no second swap", run_id)
+                if warehouse.complete_publish(run_id=run_id, review_id=review_id):
+                    self.log.info("Recorded the publish, which the crashed attempt had not")
                 return {"outcome": "already published", "run_id": run_id, "review_id": review_id}
             findings = warehouse.schema_findings()
             for finding in findings:
@@ -54,6 +58,7 @@ class SnowflakePublishOperator(SQLExecuteQueryOperator):
                     self.log.info("Copied a grant of production before the swap: %s", statement)
             self.log.info("Guards passed; swapping: %s", self.sql)
             super().execute(context)
+            failpoints.crash_if_armed("publish.after_swap")
             warehouse.finish_publish(run_id=run_id, review_id=review_id, previous=previous)
         except PublishRefused as refusal:
             raise AirflowFailException(str(refusal)) from refusal

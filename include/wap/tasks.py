@@ -6,6 +6,7 @@ import logging
 from collections.abc import Sequence
 from typing import Any
 
+from wap import failpoints
 from wap.config import load_config
 from wap.dbt_results import XCOM_KEY, collect
 
@@ -52,6 +53,7 @@ def publish(ti: Any, run_id: str) -> dict[str, Any]:
     if not hasattr(warehouse, "publish"):
         raise NotImplementedError(f"publishing on {config.warehouse} is not built yet (see the project issues)")
     result = _refusal_fails_the_task(lambda: warehouse.publish(run_id=run_id, review_id=review_id))
+    failpoints.crash_if_armed("publish.after_swap")
     if result.outcome == "already published":
         log.info("Run %s was published already (a retry after the swap): nothing to do", run_id)
     else:

@@ -143,6 +143,19 @@ class SnowflakeWarehouse:
                 [run_id, review_id, previous.run_id if previous else None],
             )
 
+    def complete_publish(self, *, run_id: str, review_id: str) -> bool:
+        """A retry after a crash between the swap and :meth:`finish_publish`: record the publish if production
+        has no record of this run yet (the production it replaced is now the write schema). True if recorded."""
+        from wap.publish import read_marker, read_published
+
+        with self.session() as query:
+            record = read_published(query, self.dialect, self.config.prod_schema)
+            if record is not None and record[0] == run_id:
+                return False
+            previous = read_marker(query, self.dialect, self.config.write_schema)
+        self.finish_publish(run_id=run_id, review_id=review_id, previous=previous)
+        return True
+
     # -- what travels with the swap: grants and schema properties ---------------------------------------------
     def schema_findings(self) -> list[dict[str, Any]]:
         """Swap-safety findings: grants production has and the write schema lacks (and the reverse), and

@@ -82,6 +82,23 @@ def test_after_a_swap_a_retry_is_a_no_op(warehouse: SnowflakeWarehouse) -> None:
         assert query("select run_id, review_id, replaced_run_id from dwh._wap_published", []) == [(RUN, REVIEW, None)]
 
 
+def test_a_retry_after_a_crash_between_swap_and_record_records_once(warehouse: SnowflakeWarehouse) -> None:
+    """The swap committed, then the worker died before recording it: the retry swaps nothing and records it,
+    naming the production the swap replaced (whose marker is now in the write schema); a second retry is silent."""
+    previous = [("*", None, None), ("t", 1, "123")]
+    with warehouse.session() as query:
+        query("create table dwh._wap_marker as select * from develop_dwh._wap_marker", [])
+        query("drop table develop_dwh._wap_marker", [])
+    warehouse.write_marker(run_id="manual__before", review_id="aaaaaaaaaaaa", fingerprints=previous)
+    already, _ = warehouse.check_publish(run_id=RUN, review_id=REVIEW)
+    assert already
+    assert warehouse.complete_publish(run_id=RUN, review_id=REVIEW) is True
+    with warehouse.session() as query:
+        recorded = query("select run_id, review_id, replaced_run_id from dwh._wap_published", [])
+    assert recorded == [(RUN, REVIEW, "manual__before")]
+    assert warehouse.complete_publish(run_id=RUN, review_id=REVIEW) is False
+
+
 def test_schema_properties_are_read_and_compared(warehouse: SnowflakeWarehouse) -> None:
     properties = warehouse.schema_properties("develop_dwh")
     assert set(properties) == {"is_transient", "is_managed_access", "retention_time"}
