@@ -1,6 +1,9 @@
 """
 ### wap_dwh: Write-Audit-Publish of the dbt project
 
+**Preflight**: the settings load and the warehouse answers through its connection; otherwise the run fails
+here, with the reason, before anything is written.
+
 **Write**: Cosmos builds every dbt model into the write schema (`develop_dwh` by default), running each
 model's tests right after it. A failing model or test ends the run: nothing is audited or published.
 
@@ -46,6 +49,8 @@ with DAG(
     default_args=default_args(),
     doc_md=__doc__,
 ) as dag:
+    preflight = PythonOperator(task_id="preflight", python_callable=tasks.preflight, pool=config.warehouse_task_pool)
+
     write = DbtTaskGroup(
         group_id="write",
         project_config=dbt_config.project_config(config),
@@ -83,4 +88,4 @@ with DAG(
             on_success_callback=on_published(),
         )
 
-    write >> audit >> await_approval >> publish
+    preflight >> write >> audit >> await_approval >> publish

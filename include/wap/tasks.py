@@ -13,6 +13,35 @@ from wap.dbt_results import XCOM_KEY, collect
 log = logging.getLogger(__name__)
 
 
+def preflight() -> dict[str, str]:
+    """Before anything is written: the settings load and the warehouse answers through its connection.
+
+    A bad setting, a missing connection or an unreachable warehouse fails the run here, with the reason, and
+    without a retry (waiting does not fix a setting); the write stage never starts.
+    """
+    from airflow.sdk.exceptions import AirflowFailException
+
+    from wap.config import WapError
+    from wap.warehouse import open_warehouse
+
+    try:
+        config = load_config()
+    except WapError as error:
+        raise AirflowFailException(f"WAP preflight: {error}") from None
+    where = f"the {config.warehouse} warehouse through connection {config.warehouse_conn_id!r}"
+    if config.warehouse == "duckdb":
+        where += f" (file {config.duckdb_path})"
+        if not config.duckdb_path.exists():
+            raise AirflowFailException(f"WAP preflight: {where}: the file does not exist (`wap demo reset` makes it)")
+    try:
+        with open_warehouse(config).session(read_only=True) as query:
+            query("select 1", [])
+    except Exception as error:  # any driver's or hook's error: the message is what the operator needs
+        raise AirflowFailException(f"WAP preflight: cannot reach {where}: {error}") from None
+    log.info("Preflight: %s answers; building into %s", where, config.write_schema)
+    return {"warehouse": config.warehouse, "write_schema": config.write_schema, "prod_schema": config.prod_schema}
+
+
 def audit(test_task_ids: Sequence[str], ti: Any, run_id: str) -> dict[str, Any]:
     """Audit: the diff report of this run's build, with its review id, as the task's XCom; opens the review."""
     from wap.audit import run_audit

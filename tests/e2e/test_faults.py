@@ -1,0 +1,239 @@
+"""The faults a WAP pipeline must survive, under the real scheduler, dag processor, triggerer and API server.
+
+One cluster for the module, with Slack pointed at the fake Slack server (``slack_default``, a webhook), a review
+timeout of ``TIMEOUT`` and a failpoints file. The tests run in order and hand production's expected content on;
+after each, production (``dwh``, every table's rows and content hash, every view's body) is compared with what
+it must be, not just counted. Between cycles the 2022 landing data is revised, so every build differs from
+production and a publish that should not happen would show.
+
+a. Slack answers 500 to everything: the review opens anyway (the alert fails, logged), the approval publishes.
+b. Slack drops every connection; while a review is open a second run is triggered: it waits (queued) and the
+   write schema under the open review stays byte-for-byte the same; the triggerer is killed (SIGKILL) and
+   restarted while the sensor is deferred: the review survives and the approval completes it.
+c. The second run then builds and opens its review; the Variable still says ``approve <the previous review>``
+   (stale), then names another run's review: both are waited out; nobody decides: after ``TIMEOUT`` the sensor
+   is skipped, nothing is published, and Slack (back up) gets the timeout notice.
+d. A failing dbt test (a negative population in the landing data): the run fails at the test task, no review
+   opens, nothing is published, the failure alert reaches Slack.
+e. ``publish`` is killed (SIGKILL, failpoint ``publish.after_swap``) right after the swap committed; Airflow
+   retries it; the retry sees production already holds this run and swaps nothing: production is this build,
+   and the write schema still holds the previous production.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.fakes.slack_server import FakeSlackServer
+
+from .harness import AirflowCluster, duckdb_execute, schema_fingerprint
+
+pytestmark = pytest.mark.integration
+
+DAG_ID = "wap_dwh"
+VARIABLE = "wap_approval__wap_dwh"
+TIMEOUT = 90  # seconds: WAP_REVIEW_TIMEOUT of this cluster
+POKE_SECONDS = 2.0
+THREE_POKES = 3 * POKE_SECONDS + 2
+BUILD_TIMEOUT = 420
+DECISION_TIMEOUT = 120
+RETRY_TIMEOUT = 240  # the publish retry waits for default_args' retry_delay (1 minute)
+BUNDLE_PREFIX = "_wap_"
+
+
+@pytest.fixture(scope="module")
+def slack() -> Iterator[FakeSlackServer]:
+    with FakeSlackServer() as server:
+        yield server
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory: pytest.TempPathFactory, slack: FakeSlackServer) -> Iterator[AirflowCluster]:
+    home = tmp_path_factory.mktemp("airflow-faults")
+    env = {
+        "AIRFLOW_CONN_SLACK_DEFAULT": slack.webhook_connection(),
+        "WAP_REVIEW_TIMEOUT": f"{TIMEOUT}s",
+        "WAP_FAILPOINTS_FILE": str(home / "failpoints"),
+    }
+    with AirflowCluster(home=home, env=env) as running:
+        yield running
+
+
+@pytest.fixture(scope="module")
+def journey(cluster: AirflowCluster) -> dict[str, Any]:
+    return {"dwh": _content(cluster, "dwh")}
+
+
+def _content(cluster: AirflowCluster, schema: str) -> dict[str, Any]:
+    """What ``schema`` holds, without the bundle's own marker tables. Only while no task runs."""
+    return schema_fingerprint(cluster.duckdb_path, schema, skip_prefix=BUNDLE_PREFIX)
+
+
+def _revise_landing(cluster: AirflowCluster, delta: int) -> None:
+    """A revised 2022 load (only while no task runs): the next build differs from production."""
+    duckdb_execute(
+        cluster.duckdb_path,
+        "update ssb.befolkning_sysselsetting set value = value + ? where tid = '2022' and contentscode = ?",
+        [delta, "Population by place of residence"],
+    )
+
+
+def _open_review(cluster: AirflowCluster, run_id: str) -> str:
+    cluster.wait_for_task(DAG_ID, run_id, "await_approval", "deferred", BUILD_TIMEOUT)
+    review_id = cluster.xcom(DAG_ID, run_id, "audit")["review_id"]
+    assert cluster.variable_get(VARIABLE) == f"pending {review_id}"
+    return review_id
+
+
+def _texts(slack: FakeSlackServer) -> list[str]:
+    return [json.dumps(message) for message in slack.messages()]
+
+
+def test_a_slack_errors_do_not_stop_the_review_or_the_publish(cluster, slack, journey) -> None:
+    slack.fail(500)
+    _revise_landing(cluster, 11)
+    run_id = cluster.trigger(DAG_ID)
+    review_id = _open_review(cluster, run_id)
+    build = _content(cluster, "develop_dwh")
+    assert build != journey["dwh"]
+    assert any(f"WAP review {review_id} is open" in text for text in _texts(slack)), "the alert was attempted"
+    assert "Slack" in cluster.task_log(DAG_ID, run_id, "audit")  # the failed alert is logged, not raised
+    cluster.variable_set(VARIABLE, f"approve {review_id}")
+    assert cluster.wait_for_run(DAG_ID, run_id, DECISION_TIMEOUT + BUILD_TIMEOUT) == "success"
+    assert cluster.task_state(DAG_ID, run_id, "publish") == "success"
+    assert _content(cluster, "dwh") == build
+    journey.update(dwh=build, last_review=review_id)
+
+
+def test_b_second_run_waits_and_the_review_survives_a_triggerer_crash(cluster, slack, journey) -> None:
+    slack.reset()
+    slack.drop_connections()
+    _revise_landing(cluster, 7)
+    first = cluster.trigger(DAG_ID)
+    review_id = _open_review(cluster, first)
+    under_review = _content(cluster, "develop_dwh")
+
+    second = cluster.trigger(DAG_ID)
+    cluster.assert_stays(
+        lambda: (
+            cluster.run_state(DAG_ID, second) == "queued"
+            and all(state is None for state in cluster.task_states(DAG_ID, second).values())
+        ),
+        duration=15,
+        what=f"the second run {second} to wait while review {review_id} is open",
+    )
+    assert _content(cluster, "develop_dwh") == under_review  # nothing rebuilt the write schema
+
+    cluster.restart("triggerer")
+    cluster.wait_for(cluster._healthy, 120, "the restarted triggerer to report healthy")
+    assert cluster.task_state(DAG_ID, first, "await_approval") == "deferred"
+    cluster.variable_set(VARIABLE, f"approve {review_id}")
+    cluster.wait_for_task(DAG_ID, first, "await_approval", "success", DECISION_TIMEOUT)
+    assert cluster.wait_for_run(DAG_ID, first, BUILD_TIMEOUT) == "success"
+    assert cluster.task_state(DAG_ID, first, "publish") == "success"
+    journey.update(second_run=second, last_review=review_id, expected_build=under_review)
+
+
+def test_c_stale_and_foreign_approvals_are_ignored_then_the_review_times_out(cluster, slack, journey) -> None:
+    second, stale = journey["second_run"], journey["last_review"]
+    review_id = _open_review(cluster, second)  # the second run builds only now
+    assert review_id != stale
+    # The first run's publish happened before the second run's write: production is the first run's build.
+    slack.reset()  # Slack is back
+    cluster.variable_set(VARIABLE, f"approve {stale}")  # the previous review's approval, set again
+    cluster.assert_stays(
+        lambda: cluster.task_state(DAG_ID, second, "await_approval") == "deferred",
+        THREE_POKES,
+        "the stale approval to be waited out",
+    )
+    cluster.variable_set(VARIABLE, "approve 0123456789ab")  # a review id of no run
+    cluster.assert_stays(
+        lambda: cluster.task_state(DAG_ID, second, "await_approval") == "deferred",
+        THREE_POKES,
+        "another review's approval to be waited out",
+    )
+    assert cluster.wait_for_run(DAG_ID, second, TIMEOUT + DECISION_TIMEOUT) == "success"
+    assert cluster.task_state(DAG_ID, second, "await_approval") == "skipped"
+    assert cluster.task_state(DAG_ID, second, "publish") == "skipped"
+    decision = cluster.xcom(DAG_ID, second, "await_approval", key="decision")
+    assert decision["decision"] == "timeout" and decision["review_id"] == review_id
+    assert _content(cluster, "dwh") == journey["expected_build"]
+    cluster.wait_for(
+        lambda: any("timed out" in text.lower() and review_id in text for text in _texts(slack)),
+        30,
+        "the timeout notice in Slack",
+    )
+    journey.update(dwh=journey["expected_build"])
+
+
+def test_d_a_failing_dbt_test_opens_no_review_and_publishes_nothing(cluster, slack, journey) -> None:
+    slack.reset()
+    duckdb_execute(
+        cluster.duckdb_path,
+        "update ssb.befolkning_sysselsetting set value = -1 where tid = '2022' and contentscode = ? and region = ("
+        "select min(region) from ssb.befolkning_sysselsetting)",
+        ["Population by place of residence"],
+    )
+    before = cluster.variable_get(VARIABLE)
+    run_id = cluster.trigger(DAG_ID)
+    assert cluster.wait_for_run(DAG_ID, run_id, BUILD_TIMEOUT + RETRY_TIMEOUT) == "failed"
+    states = cluster.task_states(DAG_ID, run_id)
+    assert states["write.int_sysselsetting_pivoted.test"] == "failed", states
+    assert states["audit"] == "upstream_failed" and states["publish"] == "upstream_failed", states
+    assert cluster.xcom(DAG_ID, run_id, "audit") is None
+    assert cluster.variable_get(VARIABLE) == before  # no review was opened
+    assert _content(cluster, "dwh") == journey["dwh"]
+    cluster.wait_for(
+        lambda: any("WAP task failed" in text and "int_sysselsetting_pivoted.test" in text for text in _texts(slack)),
+        30,
+        "the failure alert in Slack",
+    )
+    duckdb_execute(  # repair the landing data for the next test
+        cluster.duckdb_path,
+        "update ssb.befolkning_sysselsetting set value = 1000 where value < 0",
+    )
+
+
+def test_e_publish_killed_after_the_swap_is_retried_as_a_no_op(cluster, slack, journey) -> None:
+    _revise_landing(cluster, 5)
+    (cluster.home / "failpoints").write_text("publish.after_swap\n", encoding="utf-8")
+    run_id = cluster.trigger(DAG_ID)
+    review_id = _open_review(cluster, run_id)
+    build = _content(cluster, "develop_dwh")
+    cluster.variable_set(VARIABLE, f"approve {review_id}")
+    assert cluster.wait_for_run(DAG_ID, run_id, DECISION_TIMEOUT + RETRY_TIMEOUT) == "success"
+    # The failpoint fired (it disarms itself) and killed the first try; the second try found the swap done.
+    assert (cluster.home / "failpoints").read_text(encoding="utf-8").strip() == ""
+    (tries,) = cluster._query_one(
+        "select try_number from task_instance where dag_id = ? and run_id = ? and task_id = 'publish'",
+        (DAG_ID, run_id),
+    )
+    assert tries == 2
+    log = cluster.task_log(DAG_ID, run_id, "publish")
+    assert "was published already (a retry after the swap)" in log, log[-3000:]
+    assert _content(cluster, "dwh") == build  # swapped once, not swapped back
+    assert _content(cluster, "develop_dwh") == journey["dwh"]  # the previous production, intact
+    journey.update(dwh=build)
+
+
+def test_f_nothing_is_left_behind(cluster: AirflowCluster) -> None:
+    """No open review, no other schema than the three, no stray Variable."""
+    assert not cluster._query("select run_id, state from dag_run where state in ('running', 'queued')")
+    import duckdb
+
+    with duckdb.connect(str(cluster.duckdb_path), read_only=True) as conn:
+        schemas = {
+            row[0]
+            for row in conn.execute(
+                "select schema_name from information_schema.schemata where catalog_name = current_database()"
+            ).fetchall()
+        }
+    assert schemas - {"information_schema", "pg_catalog", "main"} == {"dwh", "develop_dwh", "ssb"}, schemas
+    keys = {row[0] for row in cluster._query("select key from variable")}
+    assert keys <= {VARIABLE, f"{VARIABLE}__by"}, keys
+    assert Path(cluster.home / "failpoints").read_text(encoding="utf-8").strip() == ""
