@@ -87,7 +87,7 @@ demo-rollback: setup
 
 ## test: set-up, ruff, then the whole pytest suite (the review view's browser test drives Debian's chromium)
 test: setup lint browser
-	pytest
+	pytest -m "not slow"
 
 ## browser: Debian's chromium for the Playwright test (Playwright cannot download its own browser here)
 browser:
@@ -95,8 +95,9 @@ browser:
 	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 	  $$SUDO apt-get update && $$SUDO apt-get install -y chromium; }
 
+## test-slow: the soak (20 WAP cycles on the real components, about 30 min); CI runs it after `make test`
 test-slow: setup browser
-	pytest -m slow
+	pytest -m slow -s
 
 lint: $(VENV)/.installed
 	ruff check .

@@ -81,10 +81,12 @@ def main() -> None:
     print("== WAP bench ==")
     bench_parse()
     from diff import bench_diff  # bench/diff.py, beside this script
+    from e2e import bench_e2e  # bench/e2e.py
     from publish import bench_publish  # bench/publish.py
 
     bench_diff()
     bench_publish()
+    bench_e2e()
 
 
 if __name__ == "__main__":
