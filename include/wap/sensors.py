@@ -21,6 +21,10 @@ from airflow.sdk.exceptions import AirflowSkipException
 from wap.review import DECISION_XCOM_KEY, decided_by_variable, evaluate
 from wap.triggers import ApprovalTrigger
 
+#: How long past the review's deadline the deferral may last before the scheduler fails the task (a triggerer
+#: that is down cannot deliver the timeout).
+DEFER_GRACE = timedelta(minutes=5)
+
 
 class AwaitApprovalSensor(BaseSensorOperator):
     """Wait for the reviewer's decision on the review opened by ``review_task_id`` (its XCom's ``review_id``)."""
@@ -73,6 +77,10 @@ class AwaitApprovalSensor(BaseSensorOperator):
             ),
             method_name="execute_complete",
             kwargs={"deadline": deadline},
+            # The trigger ends the wait at the deadline. This bound is for a triggerer that is down: past it the
+            # scheduler fails the task (nothing is published, the failure alert goes out) instead of it waiting
+            # forever.
+            timeout=_until(deadline) + DEFER_GRACE,
         )
 
     def _finish(self, context: Any, outcome: str, review_id: str, reason: str, value: str | None) -> Any:
@@ -120,3 +128,11 @@ def _now_iso() -> str:
 
 def _by(decision: dict[str, Any]) -> str:
     return f" by {decision['decided_by']}" if decision.get("decided_by") else ""
+
+
+def _until(deadline: str) -> timedelta:
+    """Time left until ``deadline`` (ISO 8601; without an offset it is UTC), never negative."""
+    moment = datetime.fromisoformat(deadline)
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=timezone.utc)
+    return max(moment - datetime.now(timezone.utc), timedelta(0))

@@ -11,7 +11,7 @@ from airflow.sdk.exceptions import AirflowSkipException, TaskDeferred
 
 from wap.review import DECISION_XCOM_KEY as XCOM_KEY
 from wap.review import decided_by_variable
-from wap.sensors import AwaitApprovalSensor
+from wap.sensors import DEFER_GRACE, AwaitApprovalSensor
 from wap.triggers import ApprovalTrigger
 
 THIS = "0123456789ab"
@@ -78,6 +78,8 @@ def test_anything_but_a_decision_on_this_review_defers(variable, value) -> None:
     assert timedelta(hours=1, minutes=59) < left <= timedelta(hours=2)
     assert deferred.value.method_name == "execute_complete"
     assert deferred.value.kwargs == {"deadline": trigger.deadline}
+    # A triggerer that is down cannot deliver the timeout: the deferral itself ends soon after the deadline.
+    assert abs(deferred.value.timeout - (left + DEFER_GRACE)) < timedelta(seconds=5)
 
 
 def test_reject_skips_so_publish_is_skipped(variable) -> None:
