@@ -7,6 +7,11 @@ Fixtures (registered by ``tests/conftest.py``):
 - ``snowflake_default``: the Airflow connection ``snowflake_default`` (env ``AIRFLOW_CONN_SNOWFLAKE_DEFAULT``,
   JSON form) pointing at the server, so ``SnowflakeHook`` connects to it; returns the database name.
 
+For fixtures of a wider scope, the same as functions: :func:`new_database_name`, :func:`drop_database` and
+:func:`point_snowflake_default` (with a ``pytest.MonkeyPatch.context()``); :func:`record_logins` collects the
+authenticator and session parameters (e.g. ``QUERY_TAG``) of every login to the server, dbt's included;
+:func:`bulk_load_landing` loads the demo landing data fast.
+
 fakesnow cannot run ``ALTER SCHEMA ... SWAP WITH``, ``RENAME`` or ``CLONE`` and accepts some statements without
 effect: never trust it for the publish swap.
 """
@@ -14,8 +19,10 @@ effect: never trust it for the publish swap.
 from __future__ import annotations
 
 import json
+import types
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -61,16 +68,22 @@ class FakesnowServer:
 
         return snowflake.connector.connect(**self.connect_kwargs(database))
 
-    def airflow_connection(self, database: str) -> str:
-        """The JSON form of an Airflow ``snowflake`` connection to the server (for ``AIRFLOW_CONN_<ID>``)."""
+    def airflow_connection(self, database: str, *, password: str = PASSWORD, **extra: Any) -> str:
+        """The JSON form of an Airflow ``snowflake`` connection to the server (for ``AIRFLOW_CONN_<ID>``).
+
+        ``extra``: more extras, e.g. ``warehouse`` and ``role`` (which the Cosmos profile mappings need; fakesnow
+        ignores them), ``protocol="http"`` (which ``wap.dbt_config`` passes on to dbt-snowflake), or a
+        ``private_key_content`` (then ``password`` is its passphrase; fakesnow accepts any credentials).
+        """
         extra = {
             "account": ACCOUNT,
             "database": database,
             "host": self.host,
             "port": self.port,
             "session_parameters": SESSION_PARAMETERS,
+            **extra,
         }
-        return json.dumps({"conn_type": "snowflake", "login": USER, "password": PASSWORD, "extra": extra})
+        return json.dumps({"conn_type": "snowflake", "login": USER, "password": password, "extra": extra})
 
     @staticmethod
     def duckdb() -> duckdb.DuckDBPyConnection:
@@ -99,14 +112,68 @@ def fakesnow_server() -> Iterator[FakesnowServer]:
         yield FakesnowServer(host=kwargs["host"], port=int(kwargs["port"]))
 
 
+def new_database_name() -> str:
+    """A fresh database name (upper case, as Snowflake stores an unquoted name)."""
+    return f"WAP_TEST_{uuid.uuid4().hex[:12].upper()}"
+
+
+def drop_database(name: str) -> None:
+    """Drop a database of the server: fakesnow cannot parse DROP DATABASE; its databases are attached DuckDB
+    catalogs."""
+    with FakesnowServer.duckdb() as duck:
+        duck.execute(f"detach database if exists {name}")
+
+
+def point_snowflake_default(
+    monkeypatch: pytest.MonkeyPatch, server: FakesnowServer, database: str, **connection: Any
+) -> None:
+    """Point the connection ``snowflake_default`` at ``server`` (``connection``: its password and more extras,
+    see :meth:`FakesnowServer.airflow_connection`).
+
+    The hook passes the connection's ``host`` and ``port`` extras to the connector but no ``protocol``, and the
+    server speaks plain HTTP: the connector's default protocol (and network timeout) is patched, in this process.
+    """
+    from snowflake.connector.connection import DEFAULT_CONFIGURATION
+
+    monkeypatch.setenv("AIRFLOW_CONN_SNOWFLAKE_DEFAULT", server.airflow_connection(database, **connection))
+    monkeypatch.setitem(DEFAULT_CONFIGURATION, "protocol", ("http", str))
+    monkeypatch.setitem(
+        DEFAULT_CONFIGURATION, "network_timeout", (NETWORK_TIMEOUT, DEFAULT_CONFIGURATION["network_timeout"][1])
+    )
+
+
+@contextmanager
+def record_logins(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[dict[str, Any]]]:
+    """Every login to the server while in the block, from any process (dbt's too): its ``authenticator`` (None
+    for a password, ``SNOWFLAKE_JWT`` for a key pair) and ``session_parameters`` (e.g. ``QUERY_TAG``).
+
+    fakesnow reads logins and keeps only a few fields; this wraps the ``json.loads`` its login handler parses the
+    request with. fakesnow internals (0.12.1): ``fakesnow.server.login_request`` and its module's ``json``.
+    """
+    import fakesnow.server
+
+    logins: list[dict[str, Any]] = []
+
+    def loads(text: str | bytes) -> Any:
+        document = json.loads(text)
+        data = document.get("data") if isinstance(document, dict) else None
+        if isinstance(data, dict) and "SESSION_PARAMETERS" in data and "LOGIN_NAME" in data:
+            logins.append(
+                {"authenticator": data.get("AUTHENTICATOR"), "session_parameters": dict(data["SESSION_PARAMETERS"])}
+            )
+        return document
+
+    with monkeypatch.context() as patch:
+        patch.setattr(fakesnow.server, "json", types.SimpleNamespace(loads=loads))
+        yield logins
+
+
 @pytest.fixture
 def fakesnow_database(fakesnow_server: FakesnowServer) -> Iterator[str]:
     """A database name of this test's own (upper case, as Snowflake stores an unquoted name); dropped after it."""
-    name = f"WAP_TEST_{uuid.uuid4().hex[:12].upper()}"
+    name = new_database_name()
     yield name
-    # fakesnow cannot parse DROP DATABASE; its databases are attached DuckDB catalogs.
-    with fakesnow_server.duckdb() as duck:
-        duck.execute(f"detach database if exists {name}")
+    drop_database(name)
 
 
 @pytest.fixture
@@ -116,11 +183,24 @@ def snowflake_default(fakesnow_server: FakesnowServer, fakesnow_database: str, m
     The hook passes the connection's ``host`` and ``port`` extras to the connector but no ``protocol``, and the
     server speaks plain HTTP: the connector's default protocol (and network timeout) is patched for the test.
     """
-    from snowflake.connector.connection import DEFAULT_CONFIGURATION
-
-    monkeypatch.setenv("AIRFLOW_CONN_SNOWFLAKE_DEFAULT", fakesnow_server.airflow_connection(fakesnow_database))
-    monkeypatch.setitem(DEFAULT_CONFIGURATION, "protocol", ("http", str))
-    monkeypatch.setitem(
-        DEFAULT_CONFIGURATION, "network_timeout", (NETWORK_TIMEOUT, DEFAULT_CONFIGURATION["network_timeout"][1])
-    )
+    point_snowflake_default(monkeypatch, fakesnow_server, fakesnow_database)
     return fakesnow_database
+
+
+# -- the landing data ---------------------------------------------------------------------------------------------
+
+
+def bulk_load_landing(server: FakesnowServer, database: str, rows: Iterable[Sequence[Any]]) -> int:
+    """Load ``rows`` into the landing table of a fakesnow database (created through the server, as
+    :func:`tests.snowflake_support.load_landing` creates it) straight into the DuckDB behind it: fast, for a
+    test's base data."""
+    from tests.snowflake_support import LANDING_SCHEMA, LANDING_TABLE, load_landing
+    from wap.landing import COLUMNS
+
+    with server.connect(database) as conn:
+        load_landing(conn.cursor(), database, [])
+    rows = [tuple(row) for row in rows]
+    with server.duckdb() as duck:
+        marks = ", ".join("?" for _ in COLUMNS)
+        duck.executemany(f"insert into {database}.{LANDING_SCHEMA}.{LANDING_TABLE} values ({marks})", rows)
+    return len(rows)
