@@ -13,6 +13,7 @@ bundle table other than the markers and the publish record, no Variable other th
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Iterator
 
@@ -25,7 +26,8 @@ pytestmark = [pytest.mark.integration, pytest.mark.slow]
 DAG_ID = "wap_dwh"
 VARIABLE = "wap_approval__wap_dwh"
 TIMEOUT = 30  # seconds: WAP_REVIEW_TIMEOUT of the soak's cluster
-CYCLES = ["approve", "reject", "approve", "timeout", "approve"] * 4  # 20: 12 approve, 4 reject, 4 timeout
+#: 20 cycles: 12 approve, 4 reject, 4 timeout. SOAK_CYCLES runs the first N (a quick check of the soak itself).
+CYCLES = (["approve", "reject", "approve", "timeout", "approve"] * 4)[: int(os.environ.get("SOAK_CYCLES", "20"))]
 BUILD_TIMEOUT = 420
 DECISION_TIMEOUT = 180
 
