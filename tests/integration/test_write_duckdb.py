@@ -191,8 +191,7 @@ def test_audit_marks_the_build_with_a_review_id_bound_to_its_report(warehouse: P
     monkeypatch.setenv("WAP_DUCKDB_PATH", str(warehouse))
     report = diff_report(load_config(), run_id=run_id, dbt_tests=_logged_dbt_tests(warehouse))
     assert review_id(run_id, report) == rid
-    log = (warehouse.parent / "run.log").read_text()
-    assert f"Audit of run {run_id}: review {rid}" in log
+    assert f"Audit of run {run_id}: review {rid}" in _task_log(warehouse.parent, run_id, "audit")
     table = next(e for e in report["relations"] if e["name"] == "sysselsetting_forholdstall")
     assert table["status"] == "changed" and table["diff_method"] == "key"
     assert table["rows"] == {"before": 840, "after": 960, "added": 120, "removed": 0, "changed": 0}
@@ -203,9 +202,15 @@ def test_audit_marks_the_build_with_a_review_id_bound_to_its_report(warehouse: P
     ]
 
 
+def _task_log(home: Path, run_id: str, task_id: str) -> str:
+    """Every attempt's log of a task of the cycle's run (the Airflow home's logs folder)."""
+    folder = home / "logs" / "dag_id=wap_dwh" / f"run_id={run_id}" / f"task_id={task_id}"
+    return "\n".join(path.read_text(encoding="utf-8") for path in sorted(folder.rglob("*.log")))
+
+
 def _logged_dbt_tests(warehouse: Path) -> list[dict]:
-    """The dbt test counts as the audit's log printed them (one table row per model)."""
-    log = (warehouse.parent / "run.log").read_text()
+    """The dbt test counts as the cycle printed the audit's report (one table row per model)."""
+    log = (warehouse.parent / "cycle.txt").read_text()
     rows = []
     for model in ("int_sysselsetting_pivoted", "stg_ssb__befolkning_sysselsetting", "sysselsetting_forholdstall"):
         match = re.search(rf"^\| {model} \| (\d+) \| (\d+) \| (\d+) \|$", log, re.MULTILINE)
