@@ -9,7 +9,9 @@ For 1M and 10M rows, in a DuckDB database file in a temporary directory:
   changed pair and on the unchanged pair; wall time, and the peak of
   Python's heap during the diff (``tracemalloc``, in a separate run so that tracing does not slow the timings).
 
-Each timing is the best of ``REPEATS``, the four measurements taking turns. Targets (printed, not enforced):
+The four measurements take turns, ``REPEATS`` rounds. A time printed is the best of its rounds; a ratio is the
+median over rounds of the report's time over the floor's in the same round (the ratio of the two best times is
+printed beside it). Targets (printed, not enforced):
 changed report <= 4x floor, unchanged report <= 1.5x floor, peak Python memory from 1M to 10M rows growing by
 <= 50 MB. Where a report is over its target, its slowest statements are printed (each statement is timed).
 """
@@ -17,6 +19,7 @@ changed report <= 4x floor, unchanged report <= 1.5x floor, peak Python memory f
 from __future__ import annotations
 
 import re
+import statistics
 import tempfile
 import time
 import tracemalloc
@@ -29,7 +32,7 @@ import duckdb
 from wap.diff.dialect import DIALECTS
 from wap.diff.engine import DiffEngine
 
-REPEATS = 3
+REPEATS = 5
 THREADS = 2
 SIZES = (1_000_000, 10_000_000)
 TARGET_CHANGED = 4.0
@@ -89,18 +92,30 @@ def _timed(run: Callable[[], Any]) -> tuple[float, Any]:
     return time.perf_counter() - started, value
 
 
-def _best_interleaved(runs: dict[str, Callable[[], Any]]) -> dict[str, tuple[float, Any]]:
-    """Per name, the minimum wall time of ``REPEATS`` calls and the result of the fastest call.
+class _Timings:
+    """Wall times of named calls made in rounds (one call of each per round, taking turns)."""
 
-    The calls take turns (one of each per round), so that a busy spell of the machine weighs on all alike.
-    """
-    best: dict[str, tuple[float, Any]] = {name: (float("inf"), None) for name in runs}
-    for _ in range(REPEATS):
-        for name, run in runs.items():
-            seconds, value = _timed(run)
-            if seconds < best[name][0]:
-                best[name] = (seconds, value)
-    return best
+    def __init__(self, runs: dict[str, Callable[[], Any]]) -> None:
+        self.seconds: dict[str, list[float]] = {name: [] for name in runs}
+        self.fastest: dict[str, Any] = {}  # per name, the result of its fastest call
+        for _ in range(REPEATS):
+            for name, run in runs.items():
+                seconds, value = _timed(run)
+                if not self.seconds[name] or seconds < min(self.seconds[name]):
+                    self.fastest[name] = value
+                self.seconds[name].append(seconds)
+
+    def best(self, name: str) -> float:
+        return min(self.seconds[name])
+
+    def ratio(self, name: str, floor: str) -> float:
+        """The median over rounds of ``name``'s time over ``floor``'s time in the same round.
+
+        Both calls of a round run back to back, so a slow or fast spell of the machine weighs on both and cancels
+        out of their ratio. The ratio of the two minimums is printed too, but it favours the short floor: over a
+        few rounds the floor (a fraction of a second) is likelier to hit an undisturbed moment than the report.
+        """
+        return statistics.median(a / b for a, b in zip(self.seconds[name], self.seconds[floor], strict=True))
 
 
 def _floor(conn: duckdb.DuckDBPyConnection, tables: Sequence[str]) -> Callable[[], None]:
@@ -209,7 +224,7 @@ def _bench_size(n: int) -> dict[str, float]:
 
             changed = _Report(conn, "develop_dwh", "dwh", "t")
             unchanged = _Report(conn, "develop_u", "prod_u", "u")
-            best = _best_interleaved(
+            timings = _Timings(
                 {
                     "floor_t": _floor(conn, ["dwh.t", "develop_dwh.t"]),
                     "floor_u": _floor(conn, ["prod_u.u", "develop_u.u"]),
@@ -217,20 +232,22 @@ def _bench_size(n: int) -> dict[str, float]:
                     "unchanged": unchanged.run,
                 }
             )
-            floor_t, floor_u = best["floor_t"][0], best["floor_u"][0]
-            changed_s, (changed_entries, changed_statements) = best["changed"]
-            unchanged_s, (unchanged_entries, unchanged_statements) = best["unchanged"]
+            floor_t, floor_u = timings.best("floor_t"), timings.best("floor_u")
+            changed_s, unchanged_s = timings.best("changed"), timings.best("unchanged")
+            changed_x, unchanged_x = timings.ratio("changed", "floor_t"), timings.ratio("unchanged", "floor_u")
+            changed_entries, changed_statements = timings.fastest["changed"]
+            unchanged_entries, unchanged_statements = timings.fastest["unchanged"]
             changed_mb = changed.peak_memory_mb()
             unchanged_mb = unchanged.peak_memory_mb()
         finally:
             conn.close()
 
-    changed_x, unchanged_x = changed_s / floor_t, unchanged_s / floor_u
     print(
         f"diff   {_size_label(n):>3} rows   floor {floor_t:.2f} s   "
-        f"changed report {changed_s:.2f} s = {changed_x:.1f}x floor {_verdict(changed_x <= TARGET_CHANGED)}   "
-        f"unchanged report {unchanged_s:.2f} s = {unchanged_x:.1f}x floor ({floor_u:.2f} s) "
-        f"{_verdict(unchanged_x <= TARGET_UNCHANGED)}   "
+        f"changed report {changed_s:.2f} s = {changed_x:.2f}x floor {_verdict(changed_x <= TARGET_CHANGED)} "
+        f"(min/min {changed_s / floor_t:.2f}x)   "
+        f"unchanged report {unchanged_s:.2f} s = {unchanged_x:.2f}x floor ({floor_u:.2f} s) "
+        f"{_verdict(unchanged_x <= TARGET_UNCHANGED)} (min/min {unchanged_s / floor_u:.2f}x)   "
         f"peak python mem changed {changed_mb:.2f} MB / unchanged {unchanged_mb:.2f} MB"
         f"   (built in {built:.1f} s)"
     )
@@ -259,7 +276,8 @@ def bench_diff() -> None:
     print(
         f"diff   targets: changed report <= {TARGET_CHANGED:g}x floor, "
         f"unchanged report <= {TARGET_UNCHANGED:g}x floor, "
-        f"peak python memory growth <= {TARGET_MEMORY_MB:g} MB (best of {REPEATS}, {THREADS} DuckDB threads)"
+        f"peak python memory growth <= {TARGET_MEMORY_MB:g} MB "
+        f"(ratios: median of {REPEATS} paired rounds; {THREADS} DuckDB threads)"
     )
 
 

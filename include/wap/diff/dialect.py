@@ -43,7 +43,11 @@ class Dialect:
 
     def row_hash(self, columns: Sequence[str], alias: str | None = None) -> str:
         prefix = f"{alias}." if alias else ""
-        return f"hash({', '.join(prefix + quote(column) for column in columns)})"
+        return self.hash_of([prefix + quote(column) for column in columns])
+
+    def hash_of(self, expressions: Sequence[str]) -> str:
+        """One 64-bit hash of ``expressions`` (NULLs hash as values)."""
+        return f"hash({', '.join(expressions)})"
 
     def content_hash(self, columns: Sequence[str]) -> str:
         """An order-independent hash of all rows over ``columns`` (a sum of row hashes, no overflow)."""
@@ -53,12 +57,18 @@ class Dialect:
         fields = ", ".join(f"{quote(column)} := {alias}.{quote(column)}" for column in columns)
         return f"to_json(struct_pack({fields}))"
 
-    def sample(self, value: str, order: str, condition: str, limit: int) -> str:
-        """Up to ``limit`` values of ``value`` where ``condition``, the ones with the smallest ``order``."""
+    def sample(self, value: str, order: str, condition: str, limit: int, *, costly_value: bool = True) -> str:
+        """Up to ``limit`` values of ``value`` where ``condition``, the ones with the smallest ``order``.
+
+        ``costly_value``: ``value`` is expensive to build (a row's JSON text), so build it only for the rows that
+        pass ``condition``; a key's struct is a cheap view of its columns, and that CASE only costs time.
+        """
         if limit < 1:
             return "null"  # arg_min wants a positive count; WAP_SAMPLE_ROWS=0 means no samples
-        # The CASE keeps DuckDB from building ``value`` (a JSON text) for rows the FILTER drops: 3x faster.
-        return f"arg_min(case when {condition} then {value} end, {order}, {int(limit)}) filter (where {condition})"
+        if costly_value:
+            # The CASE keeps DuckDB from building ``value`` for rows the FILTER drops: 3x faster for JSON text.
+            value = f"case when {condition} then {value} end"
+        return f"arg_min({value}, {order}, {int(limit)}) filter (where {condition})"
 
     def period_key(self, column: str, grain: str) -> str:
         """An integer per period of a date/time column: the year, or year * 100 + month (grouping on an integer is
@@ -80,7 +90,11 @@ class Dialect:
 
     def key_value(self, alias: str, key: Sequence[str]) -> str:
         """The key columns of a row as one value that comes back to Python as a mapping (or its JSON text)."""
-        return "struct_pack(" + ", ".join(f"{quote(column)} := {alias}.{quote(column)}" for column in key) + ")"
+        return self.record([(column, f"{alias}.{quote(column)}") for column in key])
+
+    def record(self, fields: Sequence[tuple[str, str]]) -> str:
+        """One value of named ``fields`` (name, expression) that comes back to Python as a mapping (or its JSON)."""
+        return "struct_pack(" + ", ".join(f"{quote(name)} := {value}" for name, value in fields) + ")"
 
     def sum_text(self, expression: str) -> str:
         """``sum(expression)`` as text (a content hash: exact digits, whatever the number's size)."""
@@ -174,31 +188,28 @@ class SnowflakeDialect(Dialect):
         keeps fakesnow from summing as DOUBLE (its SUM casts an argument of unknown type to DOUBLE)."""
         return f"to_varchar(sum(to_number({expression})))"
 
-    def key_value(self, alias: str, key: Sequence[str]) -> str:
-        """The key columns of a row as an OBJECT (the connector returns its JSON text)."""
-        return self._object(alias, key)
-
     def row_json(self, alias: str, columns: Sequence[str]) -> str:
-        return f"to_json({self._object(alias, columns)})"
+        return f"to_json({self.key_value(alias, columns)})"
 
-    @classmethod
-    def _object(cls, alias: str, columns: Sequence[str]) -> str:
-        """An OBJECT of ``columns`` (NULLs kept). Snowflake OBJECTs keep no key order: keys come back sorted."""
-        fields = ", ".join(f"{cls._literal(column)}, {alias}.{quote(column)}" for column in columns)
-        return f"object_construct_keep_null({fields})"
+    def record(self, fields: Sequence[tuple[str, str]]) -> str:
+        """An OBJECT of ``fields`` (NULLs kept; the connector returns its JSON text). Snowflake OBJECTs keep no key
+        order: keys come back sorted."""
+        pairs = ", ".join(f"{self._literal(name)}, {value}" for name, value in fields)
+        return f"object_construct_keep_null({pairs})"
 
     @staticmethod
     def _literal(text: str) -> str:
         """A string literal: Snowflake reads backslash escapes in single quotes, so backslashes are doubled too."""
         return "'" + text.replace("\\", "\\\\").replace("'", "''") + "'"
 
-    def sample(self, value: str, order: str, condition: str, limit: int) -> str:
+    def sample(self, value: str, order: str, condition: str, limit: int, *, costly_value: bool = True) -> str:
         """A JSON array of up to ``limit`` values where ``condition``, the ones with the smallest ``order``.
 
         ``MIN_BY(.., .., n)`` keeps at most ``n`` values while it aggregates (an ``ARRAY_AGG`` of every match
         grows with the diff, up to Snowflake's size limit of one value). Rows failing ``condition`` get a NULL
         order and a NULL value; ``ARRAY_COMPACT`` drops any NULL that comes through. ``TO_JSON`` returns the
-        array as JSON text, as the connector returns an ARRAY.
+        array as JSON text, as the connector returns an ARRAY. ``costly_value`` makes no difference here: without
+        a FILTER clause, the CASE is what leaves out the other rows.
         """
         if limit < 1:
             return "null"  # MIN_BY wants a positive count
