@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
@@ -67,6 +67,16 @@ def _is_time(data_type: str) -> bool:
 
 def _time_columns(relation: Relation) -> list[str]:
     return [name for name, data_type in relation.columns if _is_time(data_type)]
+
+
+def _bounds(columns: Sequence[str]) -> list[str]:
+    """``min`` and ``max`` of each of ``columns``, in that order (read back by :func:`_ranges`)."""
+    return [f"{function}({quote(column)})" for column in columns for function in ("min", "max")]
+
+
+def _ranges(columns: Sequence[str], values: Iterator[Any]) -> dict[str, tuple[Any, Any]]:
+    """``{column: (min, max)}`` from the values of :func:`_bounds`, taken from ``values``."""
+    return {column: (next(values), next(values)) for column in columns}
 
 
 def _period_label(value: Any, grain: str) -> str:
@@ -216,7 +226,7 @@ class DiffEngine:
         times = {alias: _time_columns(relation) for alias, (_, relation) in sides.items()}
         parts = []
         for alias, (schema, relation) in sides.items():
-            select = ["count(*)"] + [f"{f}({quote(c)})" for c in times[alias] for f in ("min", "max")]
+            select = ["count(*)", *_bounds(times[alias])]
             named = ", ".join(f"{value} as __wap_{alias}{i}" for i, value in enumerate(select))
             parts.append(f"(select {named} from {self.dialect.relation(schema, relation.name)}) {alias}")
         (row,) = self.query(f"select * from {parts[0]} cross join {parts[1]}", [])
@@ -224,8 +234,7 @@ class DiffEngine:
         figures = []
         for alias in sides:
             count = int(next(values))
-            ranges = {column: (next(values), next(values)) for column in times[alias]}
-            figures.append({"count": count, "hash": None, "full_hash": None, "ranges": ranges})
+            figures.append({"count": count, "hash": None, "full_hash": None, "ranges": _ranges(times[alias], values)})
         return figures[0], figures[1]
 
     @staticmethod
@@ -253,12 +262,11 @@ class DiffEngine:
             self.dialect.content_hash(shared) if shared else "null",
             # Over all columns too, when they differ from the shared ones: the fingerprint publish re-checks.
             self.dialect.content_hash(every) if every != shared else "null",
+            *_bounds(times),
         ]
-        for column in times:
-            select += [f"min({quote(column)})", f"max({quote(column)})"]
         (row,) = self.query(f"select {', '.join(select)} from {self.dialect.relation(schema, relation.name)}", [])
-        ranges = {column: (row[3 + 2 * i], row[4 + 2 * i]) for i, column in enumerate(times)}
         full_hash = row[2] if every != shared else row[1]
+        ranges = _ranges(times, iter(row[3:]))
         return {"count": int(row[0]), "hash": row[1], "full_hash": full_hash, "ranges": ranges}
 
     def _sample_all(self, schema: str, relation: Relation) -> list[Any]:
