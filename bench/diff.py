@@ -30,7 +30,7 @@ from typing import Any
 import duckdb
 
 from wap.diff.dialect import DIALECTS
-from wap.diff.engine import DiffEngine
+from wap.diff.engine import PARTITION_ROWS, DiffEngine
 
 REPEATS = 5
 THREADS = 2
@@ -131,9 +131,17 @@ def _floor(conn: duckdb.DuckDBPyConnection, tables: Sequence[str]) -> Callable[[
 class _Report:
     """Runs the diff of one schema pair, timing each statement it sends to DuckDB."""
 
-    def __init__(self, conn: duckdb.DuckDBPyConnection, write_schema: str, prod_schema: str, table: str) -> None:
+    def __init__(
+        self,
+        conn: duckdb.DuckDBPyConnection,
+        write_schema: str,
+        prod_schema: str,
+        table: str,
+        partition_rows: int = PARTITION_ROWS,
+    ) -> None:
         self.conn = conn
         self.write_schema, self.prod_schema, self.table = write_schema, prod_schema, table
+        self.partition_rows = partition_rows
 
     def run(self) -> tuple[list[dict[str, Any]], list[tuple[float, str]]]:
         statements: list[tuple[float, str]] = []
@@ -145,7 +153,13 @@ class _Report:
             return rows
 
         engine = DiffEngine(
-            query, DIALECTS["duckdb"], self.write_schema, self.prod_schema, keys={self.table: ["id"]}, sample_rows=5
+            query,
+            DIALECTS["duckdb"],
+            self.write_schema,
+            self.prod_schema,
+            keys={self.table: ["id"]},
+            sample_rows=5,
+            partition_rows=self.partition_rows,
         )
         return engine.diff(), statements
 
@@ -223,13 +237,16 @@ def _bench_size(n: int) -> dict[str, float]:
             conn.execute("set enable_progress_bar = false")
 
             changed = _Report(conn, "develop_dwh", "dwh", "t")
+            one_join = _Report(conn, "develop_dwh", "dwh", "t", partition_rows=0)
             unchanged = _Report(conn, "develop_u", "prod_u", "u")
             timings = _Timings(
                 {
                     "floor_t": _floor(conn, ["dwh.t", "develop_dwh.t"]),
-                    "floor_u": _floor(conn, ["prod_u.u", "develop_u.u"]),
                     "changed": changed.run,
+                    "floor_u": _floor(conn, ["prod_u.u", "develop_u.u"]),
                     "unchanged": unchanged.run,
+                    "floor_t2": _floor(conn, ["dwh.t", "develop_dwh.t"]),
+                    "one_join": one_join.run,
                 }
             )
             floor_t, floor_u = timings.best("floor_t"), timings.best("floor_u")
@@ -251,8 +268,17 @@ def _bench_size(n: int) -> dict[str, float]:
         f"peak python mem changed {changed_mb:.2f} MB / unchanged {unchanged_mb:.2f} MB"
         f"   (built in {built:.1f} s)"
     )
+    one_join_s, one_join_x = timings.best("one_join"), timings.ratio("one_join", "floor_t2")
+    print(
+        f"diff          changed report in one join (as for keys not stored in key order, or under "
+        f"{1.5 * PARTITION_ROWS / 1e6:g}M rows): {one_join_s:.2f} s = {one_join_x:.2f}x floor "
+        f"(min/min {one_join_s / timings.best('floor_t2'):.2f}x)"
+    )
     (entry,) = changed_entries
     _check(entry, n)
+    (entry_one,) = timings.fastest["one_join"][0]
+    if entry_one != entry:
+        print("diff     check t: THE ONE-JOIN REPORT DIFFERS FROM THE SPLIT JOIN'S")
     (entry_u,) = unchanged_entries
     if entry_u["status"] != "unchanged" or entry_u["diff_method"] != "fast_path":
         print(f"diff     check u: status {entry_u['status']}, method {entry_u['diff_method']} (expected fast path)")

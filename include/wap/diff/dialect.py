@@ -6,11 +6,17 @@ Identifiers from the catalog are quoted (they may hold any character); values ar
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 #: Type names (prefixes) whose values have no fixed width: they travel through a diff join as hashes.
 _VARIABLE_WIDTH = tuple(
     "VARCHAR TEXT STRING CHAR NVARCHAR BLOB BINARY VARBINARY BYTEA BIT JSON VARIANT OBJECT ARRAY STRUCT MAP UNION "
     "LIST GEOGRAPHY GEOMETRY".split()
+)
+
+#: Key types whose blocks' min/max :meth:`Dialect.key_blocks` reads (integers: their statistics are exact).
+_INTEGER_TYPES = frozenset(
+    "TINYINT SMALLINT INTEGER BIGINT HUGEINT UTINYINT USMALLINT UINTEGER UBIGINT UHUGEINT".split()
 )
 
 
@@ -120,6 +126,19 @@ class Dialect:
         upper = data_type.upper()
         return "[" in upper or upper.startswith(_VARIABLE_WIDTH)
 
+    def key_blocks(self, schema: str, table: str, column: str, data_type: str) -> tuple[str, list[Any]] | None:
+        """Rows, least and greatest value of an integer ``column`` per storage block of a table, from its metadata
+        (DuckDB's row groups, whose min/max a scan checks its filters against): one row per block. None for other
+        types. :mod:`wap.diff.partition` splits a keyed join by these."""
+        upper = data_type.upper()
+        if upper not in _INTEGER_TYPES:
+            return None
+        return (
+            f'select sum("count"), min(cast(stats.min as {upper})), max(cast(stats.max as {upper})) '
+            "from pragma_storage_info(?) where column_name = ? and segment_type <> 'VALIDITY' group by row_group_id",
+            [self.relation(schema, table), column],
+        )
+
 
 class SnowflakeDialect(Dialect):
     """Snowflake's SQL, run against fakesnow in the tests (``tests/include/wap/diff/test_engine.py``).
@@ -142,6 +161,10 @@ class SnowflakeDialect(Dialect):
     def relation(self, schema: str, table: str) -> str:
         # ``schema`` is a configured name, ``table`` a name read from the catalog (exact case).
         return f"{self.identifier(schema)}.{quote(table)}"
+
+    def key_blocks(self, schema: str, table: str, column: str, data_type: str) -> tuple[str, list[Any]] | None:
+        """None: Snowflake prunes micro-partitions itself, and one join is its plan."""
+        return None
 
     def view_definitions(self, schema: str) -> tuple[str, list[str]]:
         return (

@@ -23,6 +23,7 @@ from datetime import date, datetime
 from typing import Any
 
 from wap.diff.dialect import Dialect, quote
+from wap.diff.partition import Block, key_ranges, range_filters
 
 log = logging.getLogger(__name__)
 
@@ -30,6 +31,13 @@ log = logging.getLogger(__name__)
 Query = Callable[[str, Sequence[Any]], list[tuple]]
 
 _TIME_TYPES = ("DATE", "TIMESTAMP", "DATETIME")
+
+#: Rows per key range of a keyed join over large tables stored in key order (see :mod:`wap.diff.partition`):
+#: at 10M rows, four joins of 2.5M rows cost about 20% less than one join (two of 5M: 15%, eight: 20%).
+PARTITION_ROWS = 2_500_000
+
+#: The field of a sample key that holds its order (the key's hash), by which the samples of several joins merge.
+_ORDER = "__wap_order"
 
 
 @dataclass(frozen=True)
@@ -130,6 +138,7 @@ class DiffEngine:
         prod_schema: str,
         keys: Mapping[str, Sequence[str]] | None = None,
         sample_rows: int = 5,
+        partition_rows: int = PARTITION_ROWS,
     ) -> None:
         self.query = query
         self.dialect = dialect
@@ -137,6 +146,7 @@ class DiffEngine:
         self.prod_schema = prod_schema
         self.keys = {name.lower(): list(columns) for name, columns in (keys or {}).items()}
         self.sample_rows = sample_rows
+        self.partition_rows = partition_rows  # 0: one join, whatever the size
 
     # -- the whole diff -------------------------------------------------------------------------------------
     def diff(self) -> list[dict[str, Any]]:
@@ -305,7 +315,7 @@ class DiffEngine:
     def _keyed_diff(
         self, entry: dict[str, Any], new: Relation, old: Relation, key: list[str], *, content_hash: bool = False
     ) -> tuple[bool, str | None]:
-        """One full outer join on ``key`` for every count; (False, None) when a key matches several rows.
+        """A full outer join on ``key`` for every count; (False, None) when a key matches several rows.
 
         The join carries the key, a presence flag (a boolean: cheaper than an integer) and the compared columns
         (:meth:`~wap.diff.dialect.Dialect.compared`) of each side, named apart per side (``__wap_nc0``/``__wap_oc0``)
@@ -314,31 +324,29 @@ class DiffEngine:
         byte carried is stored in the join's hash table, so date ranges come from :meth:`_table_figures`.
         Samples are chosen in the join by key and their rows read afterwards by key (:meth:`_rows_by_key`):
         building every candidate's JSON in the join cost more than the rest of it.
+
+        Large tables stored in key order are joined one key range at a time (:meth:`_key_ranges`); the figures of
+        the ranges add up to those of one join, and the samples are the same.
         """
         d = self.dialect
         new_types, old_types = new.column_types, old.column_types
         compared = [name for name in new_types if name in old_types and name not in key]
 
-        def side(alias: str, relation: Relation, schema: str, types: dict[str, str], other: dict[str, str]) -> str:
+        def side(alias: str, relation: Relation, schema: str, where: str) -> str:
+            types, other = (new_types, old_types) if alias == "n" else (old_types, new_types)
             select = [f"{alias}.{quote(column)} as __wap_{alias}k{i}" for i, column in enumerate(key)]
             select.append(f"true as __wap_{alias}p")
             for i, column in enumerate(compared):
                 select.append(f"{d.compared(alias, column, types[column], other[column])} as __wap_{alias}c{i}")
             if content_hash and alias == "n":
                 select.append(f"{d.row_hash(sorted(types), alias)} as __wap_h")
-            return f"(select {', '.join(select)} from {d.relation(schema, relation.name)} {alias})"
+            return f"(select {', '.join(select)} from {d.relation(schema, relation.name)} {alias} where {where})"
 
         # Each comparison is made once per row, in a projection over the join, and "changed" once from those:
         # repeated inside every aggregate, they cost a fifth of the statement.
         on = " and ".join(f"__wap_nk{i} is not distinct from __wap_ok{i}" for i in range(len(key)))
         flags = ", ".join(f"__wap_nc{i} is distinct from __wap_oc{i} as __wap_d{i}" for i in range(len(compared)))
         any_differs = " or ".join(f"__wap_d{i}" for i in range(len(compared))) or "false"
-        joined = (
-            f"select *{', ' + flags if flags else ''} from "
-            f"{side('n', new, self.write_schema, new_types, old_types)} n full outer join "
-            f"{side('o', old, self.prod_schema, old_types, new_types)} o on {on}"
-        )
-        rows = f"select *, __wap_np and __wap_op and ({any_differs}) as __wap_changed from ({joined}) j"
         select = [
             "count(__wap_np)",
             "count(__wap_op)",
@@ -351,24 +359,71 @@ class DiffEngine:
         ] + [d.count_if(f"__wap_changed and __wap_d{i}") for i in range(len(compared))]
         if content_hash:
             select.append(d.sum_text("__wap_h"))
-        sql = f"select {', '.join(select)} from ({rows}) r"
-        (row,) = self.query(sql, [])
-        new_count, old_count = int(row[0] or 0), int(row[1] or 0)
-        if new_count != entry["rows"]["after"] or old_count != entry["rows"]["before"]:
+        results = []
+        for where, params in self._key_ranges(new, old, key, entry["rows"]):
+            joined = (
+                f"select *{', ' + flags if flags else ''} from "
+                f"{side('n', new, self.write_schema, where.format(column='n.' + quote(key[0])))} n full outer join "
+                f"{side('o', old, self.prod_schema, where.format(column='o.' + quote(key[0])))} o on {on}"
+            )
+            rows = f"select *, __wap_np and __wap_op and ({any_differs}) as __wap_changed from ({joined}) j"
+            (row,) = self.query(f"select {', '.join(select)} from ({rows}) r", params + params)
+            results.append(row)
+        counts = [sum(int(row[i] or 0) for row in results) for i in range(5)]
+        if counts[0] != entry["rows"]["after"] or counts[1] != entry["rows"]["before"]:
             return False, None  # a key matched more than one row on the other side
-        entry["rows"].update(added=int(row[2] or 0), removed=int(row[3] or 0), changed=int(row[4] or 0))
+        entry["rows"].update(added=counts[2], removed=counts[3], changed=counts[4])
         end = 8 + len(compared)
-        entry["column_changes"] = {column: int(value or 0) for column, value in zip(compared, row[8:end], strict=True)}
-        entry["samples"] = self._keyed_samples(new, old, key, *(_samples(value) for value in row[5:8]))
-        return True, row[end] if content_hash else None
+        entry["column_changes"] = {
+            column: sum(int(row[8 + i] or 0) for row in results) for i, column in enumerate(compared)
+        }
+        samples = [self._first_samples(_samples(value) for row in results for value in [row[i]]) for i in (5, 6, 7)]
+        entry["samples"] = self._keyed_samples(new, old, key, *samples)
+        if not content_hash:
+            return True, None
+        hashes = [int(row[end]) for row in results if row[end] is not None]
+        return True, str(sum(hashes)) if hashes else None
+
+    def _key_ranges(
+        self, new: Relation, old: Relation, key: list[str], rows: Mapping[str, Any]
+    ) -> list[tuple[str, list[Any]]]:
+        """The keyed join's ranges: a condition on ``{column}`` (the key, on either side) and its parameters each.
+
+        One range (``true``) unless the key is one integer column, the larger table has at least 1.5 times
+        ``partition_rows`` rows, and the blocks of both tables hold narrow key ranges
+        (:func:`~wap.diff.partition.key_ranges`); then about ``partition_rows`` rows a range.
+        """
+        whole = [("true", [])]
+        largest = max(int(rows["after"] or 0), int(rows["before"] or 0))
+        parts = round(largest / self.partition_rows) if self.partition_rows > 0 else 0
+        if len(key) != 1 or parts < 2:
+            return whole
+        sides = []
+        for schema, relation in ((self.write_schema, new), (self.prod_schema, old)):
+            statement = self.dialect.key_blocks(schema, relation.name, key[0], relation.column_types[key[0]])
+            if statement is None:
+                return whole
+            sides.append([Block(int(count or 0), low, high) for count, low, high in self.query(*statement)])
+        boundaries = key_ranges(sides, parts)
+        if boundaries is None:
+            log.info("%s: key %s is not stored in order; one join", new.name, key[0])
+            return whole
+        return range_filters("{column}", boundaries, self.dialect.placeholder)
+
+    def _first_samples(self, lists: Iterator[list[Any]]) -> list[Any]:
+        """The sample keys of several ranges' joins merged: those of the smallest key hash (``__wap_order``)."""
+        merged = [value for values in lists for value in values]
+        return sorted(merged, key=lambda value: value[_ORDER])[: self.sample_rows]
 
     def _sample_keys(self, alias: str, key: list[str], condition: str) -> str:
         """The sample keys of one kind of row in the keyed join (side ``alias``): the ones with the smallest key
-        hash (the hash of the key columns' values, so the same as :meth:`~wap.diff.dialect.Dialect.row_hash`)."""
+        hash (the hash of the key columns' values, so the same as :meth:`~wap.diff.dialect.Dialect.row_hash`),
+        which each key carries as ``__wap_order`` so that the samples of several joins merge."""
         d = self.dialect
         columns = [f"__wap_{alias}k{i}" for i in range(len(key))]
-        value = d.record(list(zip(key, columns, strict=True)))
-        return d.sample(value, d.hash_of(columns), condition, self.sample_rows, costly_value=False)
+        order = d.hash_of(columns)
+        value = d.record([*zip(key, columns, strict=True), (_ORDER, order)])
+        return d.sample(value, order, condition, self.sample_rows, costly_value=False)
 
     def _keyed_samples(
         self, new: Relation, old: Relation, key: list[str], added: list[Any], removed: list[Any], changed: list[Any]
