@@ -98,6 +98,11 @@ class Dialect:
         """The key columns of a row as one value that comes back to Python as a mapping (or its JSON text)."""
         return self.record([(column, f"{alias}.{quote(column)}") for column in key])
 
+    def one_of(self, column: str, values: Sequence[Any]) -> tuple[str, list[Any]]:
+        """A condition that ``column`` is one of ``values`` (none NULL), and its parameters: DuckDB compares with a
+        bound list (``= any(?)``), half the time of an ``IN`` list of as many parameters."""
+        return f"{column} = any({self.placeholder})", [list(values)]
+
     def record(self, fields: Sequence[tuple[str, str]]) -> str:
         """One value of named ``fields`` (name, expression) that comes back to Python as a mapping (or its JSON)."""
         return "struct_pack(" + ", ".join(f"{quote(name)} := {value}" for name, value in fields) + ")"
@@ -161,6 +166,10 @@ class SnowflakeDialect(Dialect):
     def relation(self, schema: str, table: str) -> str:
         # ``schema`` is a configured name, ``table`` a name read from the catalog (exact case).
         return f"{self.identifier(schema)}.{quote(table)}"
+
+    def one_of(self, column: str, values: Sequence[Any]) -> tuple[str, list[Any]]:
+        """An ``IN`` list: the connector binds no list."""
+        return f"{column} in ({', '.join(self.placeholder for _ in values)})", list(values)
 
     def key_blocks(self, schema: str, table: str, column: str, data_type: str) -> tuple[str, list[Any]] | None:
         """None: Snowflake prunes micro-partitions itself, and one join is its plan."""

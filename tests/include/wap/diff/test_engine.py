@@ -983,3 +983,14 @@ def test_a_decimal_retyped_with_equal_values_is_not_a_value_change(wh: Warehouse
     entry = wh.diff(keys={"t": ["id"]})["t"]
     assert entry["column_changes"] == {"amount": 0}
     assert entry["rows"]["added"] == 1
+
+
+def test_a_text_key_finds_its_sample_rows(wh: Warehouse) -> None:
+    """Sample rows are read back by a one-column key bound as a list (DuckDB) or an IN list (Snowflake)."""
+    columns = [("code", "VARCHAR"), ("v", "INTEGER")]
+    old_rows = [(f"kø-{i}'\"", i) for i in range(40)] + [(None, -3)]  # the NULL key changes
+    new_rows = [(code, v + 1 if v % 3 == 0 else v) for code, v in old_rows if v % 7] + [("😀 new", 1), ("", 2)]
+    wh.pair("t", columns, new_rows, old_rows)
+    entry = wh.diff(keys={"t": ["code"]}, sample_rows=20)["t"]
+    expected = expect_keyed(columns, new_rows, columns, old_rows, ["code"])
+    assert_keyed_entry(entry, expected, before=len(old_rows), after=len(new_rows), sample_rows=20)
