@@ -156,3 +156,30 @@ def test_a_duplicate_key_in_one_range_still_falls_back_to_the_multiset_diff() ->
     assert len(split_joins) > 1
     assert split["duplicate_keys"] and split["diff_method"] == "multiset"
     assert split == whole
+
+
+def test_views_and_unreadable_blocks_get_one_join(caplog: pytest.LogCaptureFixture) -> None:
+    """A view has no storage blocks to read; a failed read of a table's blocks costs only the split."""
+    conn = duckdb.connect()
+    conn.execute("create schema develop_dwh")
+    conn.execute("create schema dwh")
+    conn.execute("create table dwh.base as select i as id, i % 5 as v from range(100) r(i)")
+    conn.execute("create view develop_dwh.v as select id, v + (id % 2) as v from dwh.base where id > 3")
+    conn.execute("create view dwh.v as select * from dwh.base")
+    conn.execute("create table develop_dwh.base as select * from dwh.base where id < 90")
+    failing: list[str] = []
+
+    def query(sql: str, params: Any) -> list[tuple]:
+        if "pragma_storage_info" in sql:
+            failing.append(sql)
+            raise duckdb.CatalogException("no storage here")
+        return conn.execute(sql, list(params)).fetchall()
+
+    keys = {"v": ["id"], "base": ["id"]}
+    split = DiffEngine(query, DIALECTS["duckdb"], "develop_dwh", "dwh", keys=keys, partition_rows=10).diff()
+    whole = DiffEngine(query, DIALECTS["duckdb"], "develop_dwh", "dwh", keys=keys, partition_rows=0).diff()
+    assert split == whole
+    assert len(failing) == 1  # the table's blocks, not the view's
+    assert "could not read the key's storage blocks" in caplog.text
+    by_name = {entry["name"]: entry for entry in split}
+    assert by_name["v"]["rows"]["changed"] == 48 and by_name["base"]["rows"]["removed"] == 10
