@@ -325,7 +325,7 @@ class DiffEngine:
         Samples are chosen in the join by key and their rows read afterwards by key (:meth:`_rows_by_key`):
         building every candidate's JSON in the join cost more than the rest of it.
 
-        Large tables stored in key order are joined one key range at a time (:meth:`_key_ranges`); the figures of
+        Large tables stored in key order are joined one key range at a time (:meth:`_key_boundaries`); the figures of
         the ranges add up to those of one join, and the samples are the same.
         """
         d = self.dialect
@@ -359,12 +359,18 @@ class DiffEngine:
         ] + [d.count_if(f"__wap_changed and __wap_d{i}") for i in range(len(compared))]
         if content_hash:
             select.append(d.sum_text("__wap_h"))
+        boundaries, mark = self._key_boundaries(new, old, key, entry["rows"]), d.placeholder
+        ranges = zip(
+            range_filters(f"n.{quote(key[0])}", boundaries, mark),
+            range_filters(f"o.{quote(key[0])}", boundaries, mark),
+            strict=True,
+        )
         results = []
-        for where, params in self._key_ranges(new, old, key, entry["rows"]):
+        for (new_where, params), (old_where, _) in ranges:
             joined = (
                 f"select *{', ' + flags if flags else ''} from "
-                f"{side('n', new, self.write_schema, where.format(column='n.' + quote(key[0])))} n full outer join "
-                f"{side('o', old, self.prod_schema, where.format(column='o.' + quote(key[0])))} o on {on}"
+                f"{side('n', new, self.write_schema, new_where)} n full outer join "
+                f"{side('o', old, self.prod_schema, old_where)} o on {on}"
             )
             rows = f"select *, __wap_np and __wap_op and ({any_differs}) as __wap_changed from ({joined}) j"
             (row,) = self.query(f"select {', '.join(select)} from ({rows}) r", params + params)
@@ -377,43 +383,40 @@ class DiffEngine:
         entry["column_changes"] = {
             column: sum(int(row[8 + i] or 0) for row in results) for i, column in enumerate(compared)
         }
-        samples = [self._first_samples(_samples(value) for row in results for value in [row[i]]) for i in (5, 6, 7)]
+        samples = [self._first_samples(_samples(row[i]) for row in results) for i in (5, 6, 7)]
         entry["samples"] = self._keyed_samples(new, old, key, *samples)
         if not content_hash:
             return True, None
         hashes = [int(row[end]) for row in results if row[end] is not None]
         return True, str(sum(hashes)) if hashes else None
 
-    def _key_ranges(
-        self, new: Relation, old: Relation, key: list[str], rows: Mapping[str, Any]
-    ) -> list[tuple[str, list[Any]]]:
-        """The keyed join's ranges: a condition on ``{column}`` (the key, on either side) and its parameters each.
+    def _key_boundaries(self, new: Relation, old: Relation, key: list[str], rows: Mapping[str, Any]) -> list[Any]:
+        """The boundaries of the keyed join's key ranges (:func:`~wap.diff.partition.range_filters`); none: one join.
 
-        One range (``true``) unless the key is one integer column, the larger table has at least 1.5 times
-        ``partition_rows`` rows, and the blocks of both tables hold narrow key ranges
+        Boundaries only where the key is one integer column of two tables, the larger has at least 1.5 times
+        ``partition_rows`` rows, and the blocks of both hold narrow key ranges
         (:func:`~wap.diff.partition.key_ranges`); then about ``partition_rows`` rows a range.
         """
-        whole = [("true", [])]
         largest = max(int(rows["after"] or 0), int(rows["before"] or 0))
         parts = round(largest / self.partition_rows) if self.partition_rows > 0 else 0
         if len(key) != 1 or parts < 2 or not new.kind == old.kind == "table":  # a view has no storage blocks
-            return whole
+            return []
         sides = []
         for schema, relation in ((self.write_schema, new), (self.prod_schema, old)):
             statement = self.dialect.key_blocks(schema, relation.name, key[0], relation.column_types[key[0]])
             if statement is None:
-                return whole
+                return []
             try:
                 blocks = self.query(*statement)
             except Exception as error:  # only a speed-up is lost: the diff goes on in one join
                 log.warning("%s: could not read the key's storage blocks (%s); one join", relation.name, error)
-                return whole
+                return []
             sides.append([Block(int(count or 0), low, high) for count, low, high in blocks])
         boundaries = key_ranges(sides, parts)
         if boundaries is None:
-            log.info("%s: key %s is not stored in order; one join", new.name, key[0])
-            return whole
-        return range_filters("{column}", boundaries, self.dialect.placeholder)
+            log.info("%s: the storage blocks of key %s hold no narrow key ranges; one join", new.name, key[0])
+            return []
+        return boundaries
 
     def _first_samples(self, lists: Iterator[list[Any]]) -> list[Any]:
         """The sample keys of several ranges' joins merged: those of the smallest key hash (``__wap_order``)."""
