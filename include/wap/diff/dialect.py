@@ -14,7 +14,7 @@ _VARIABLE_WIDTH = tuple(
     "LIST GEOGRAPHY GEOMETRY".split()
 )
 
-#: Key types whose blocks' min/max :meth:`Dialect.key_blocks` reads (integers: their statistics are exact).
+#: Key types by whose ranges a keyed join may be split (:meth:`Dialect.key_samples`).
 _INTEGER_TYPES = frozenset(
     "TINYINT SMALLINT INTEGER BIGINT HUGEINT UTINYINT USMALLINT UINTEGER UBIGINT UHUGEINT".split()
 )
@@ -131,18 +131,24 @@ class Dialect:
         upper = data_type.upper()
         return "[" in upper or upper.startswith(_VARIABLE_WIDTH)
 
-    def key_blocks(self, schema: str, table: str, column: str, data_type: str) -> tuple[str, list[Any]] | None:
-        """Rows, least and greatest value of an integer ``column`` per storage block of a table, from its metadata
-        (DuckDB's row groups, whose min/max a scan checks its filters against): one row per block. None for other
-        types. :mod:`wap.diff.partition` splits a keyed join by these."""
-        upper = data_type.upper()
-        if upper not in _INTEGER_TYPES:
+    def key_samples(
+        self, tables: Sequence[tuple[str, str, Sequence[int]]], column: str, data_type: str
+    ) -> tuple[str, list[Any]] | None:
+        """The key ``column`` at given row positions of tables: one ``(table's index, position, key)`` row per
+        position that holds a row. ``tables``: (schema, table, positions). Each position is a point read (DuckDB
+        reads one vector for a ``rowid`` filter). None for keys that are not integers (only they are split).
+        :mod:`wap.diff.partition` tells from these whether a table is stored in key order."""
+        if data_type.upper() not in _INTEGER_TYPES:
             return None
-        return (
-            f'select sum("count"), min(cast(stats.min as {upper})), max(cast(stats.max as {upper})) '
-            "from pragma_storage_info(?) where column_name = ? and segment_type <> 'VALIDITY' group by row_group_id",
-            [self.relation(schema, table), column],
-        )
+        reads, params = [], []
+        for index, (schema, table, positions) in enumerate(tables):
+            for position in positions:
+                reads.append(
+                    f"select {index}, rowid, {quote(column)} from {self.relation(schema, table)} "
+                    f"where rowid = {self.placeholder}"
+                )
+                params.append(position)
+        return " union all ".join(reads), params
 
 
 class SnowflakeDialect(Dialect):
@@ -171,7 +177,9 @@ class SnowflakeDialect(Dialect):
         """An ``IN`` list: the connector binds no list."""
         return f"{column} in ({', '.join(self.placeholder for _ in values)})", list(values)
 
-    def key_blocks(self, schema: str, table: str, column: str, data_type: str) -> tuple[str, list[Any]] | None:
+    def key_samples(
+        self, tables: Sequence[tuple[str, str, Sequence[int]]], column: str, data_type: str
+    ) -> tuple[str, list[Any]] | None:
         """None: Snowflake prunes micro-partitions itself, and one join is its plan."""
         return None
 

@@ -23,7 +23,7 @@ from datetime import date, datetime
 from typing import Any
 
 from wap.diff.dialect import Dialect, quote
-from wap.diff.partition import Block, key_ranges, range_filters
+from wap.diff.partition import key_ranges, range_filters, sample_positions
 
 log = logging.getLogger(__name__)
 
@@ -394,27 +394,32 @@ class DiffEngine:
         """The boundaries of the keyed join's key ranges (:func:`~wap.diff.partition.range_filters`); none: one join.
 
         Boundaries only where the key is one integer column of two tables, the larger has at least 1.5 times
-        ``partition_rows`` rows, and the blocks of both hold narrow key ranges
-        (:func:`~wap.diff.partition.key_ranges`); then about ``partition_rows`` rows a range.
+        ``partition_rows`` rows, and the keys sampled along the rows of both rise (stored in key order,
+        :func:`~wap.diff.partition.key_ranges`); then about ``partition_rows`` rows a range.
         """
         largest = max(int(rows["after"] or 0), int(rows["before"] or 0))
         parts = round(largest / self.partition_rows) if self.partition_rows > 0 else 0
-        if len(key) != 1 or parts < 2 or not new.kind == old.kind == "table":  # a view has no storage blocks
+        if len(key) != 1 or parts < 2 or not new.kind == old.kind == "table":  # a view has no stored rows
             return []
-        sides = []
-        for schema, relation in ((self.write_schema, new), (self.prod_schema, old)):
-            statement = self.dialect.key_blocks(schema, relation.name, key[0], relation.column_types[key[0]])
-            if statement is None:
-                return []
-            try:
-                blocks = self.query(*statement)
-            except Exception as error:  # only a speed-up is lost: the diff goes on in one join
-                log.warning("%s: could not read the key's storage blocks (%s); one join", relation.name, error)
-                return []
-            sides.append([Block(int(count or 0), low, high) for count, low, high in blocks])
-        boundaries = key_ranges(sides, parts)
+        if any(column.lower() == "rowid" for column in (*new.column_types, *old.column_types)):
+            return []  # a column named rowid hides DuckDB's row position
+        positions = [sample_positions(int(rows[side] or 0), parts) for side in ("after", "before")]
+        tables = [(self.write_schema, new.name, positions[0]), (self.prod_schema, old.name, positions[1])]
+        statement = self.dialect.key_samples(tables, key[0], new.column_types[key[0]])
+        if statement is None:
+            return []
+        try:
+            found = self.query(*statement)
+        except Exception as error:  # only a speed-up is lost: the diff goes on in one join
+            log.warning("%s: could not sample the key along the rows (%s); one join", new.name, error)
+            return []
+        keys: list[dict[int, Any]] = [{}, {}]
+        for index, position, value in found:
+            keys[int(index)][int(position)] = value
+        samples = [[keys[index].get(position) for position in positions[index]] for index in (0, 1)]
+        boundaries = key_ranges(samples, parts)
         if boundaries is None:
-            log.info("%s: the storage blocks of key %s hold no narrow key ranges; one join", new.name, key[0])
+            log.info("%s: key %s sampled along the rows is not in key order; one join", new.name, key[0])
             return []
         return boundaries
 

@@ -10,49 +10,52 @@ import pytest
 
 from wap.diff.dialect import DIALECTS
 from wap.diff.engine import DiffEngine
-from wap.diff.partition import MAX_OVERSCAN, Block, key_ranges, range_filters, scanned_rows
-
-
-def ordered_blocks(rows: int, size: int, start: int = 0) -> list[Block]:
-    """Blocks of a table stored in key order: keys start .. start + rows - 1, ``size`` a block."""
-    return [
-        Block(min(size, rows - first), start + first, start + min(first + size, rows) - 1)
-        for first in range(0, rows, size)
-    ]
-
+from wap.diff.partition import SAMPLES_PER_RANGE, key_ranges, range_filters, sample_positions
 
 # -- the ranges -------------------------------------------------------------------------------------------------
 
 
-def test_ordered_tables_split_into_ranges_of_about_equal_rows() -> None:
-    new, old = ordered_blocks(1000, 100), ordered_blocks(1000, 100, start=50)
+def test_sample_positions_are_evenly_spaced_from_the_first_row_to_the_last() -> None:
+    positions = sample_positions(1601, 4)
+    assert positions == list(range(0, 1601, 1600 // (4 * SAMPLES_PER_RANGE)))
+    assert positions[0] == 0 and positions[-1] == 1600
+    assert sample_positions(3, 4) == [0, 1, 2]  # fewer rows than samples: each row once
+    assert sample_positions(0, 4) == []
+
+
+def test_keys_rising_along_the_rows_split_into_ranges_of_about_equal_rows() -> None:
+    new = [10 * p for p in sample_positions(1000, 4)]  # keys 0, 10, .. 9990 stored in order
+    old = [10 * p + 500 for p in sample_positions(1000, 4)]
     boundaries = key_ranges([new, old], 4)
-    assert boundaries is not None and boundaries == sorted(set(boundaries))
-    assert len(boundaries) == 3
+    assert boundaries is not None and boundaries == sorted(set(boundaries)) and len(boundaries) == 3
+    keys = [*range(0, 10_000, 10), *range(500, 10_500, 10)]
     edges = [-1, *boundaries, 10**9]
-    per_range = [sum(1 for k in [*range(1000), *range(50, 1050)] if low < k <= high) for low, high in pairwise(edges)]
-    assert max(per_range) - min(per_range) <= 2 * 100  # within a block per side of equal
-    for side in (new, old):
-        assert scanned_rows(side, boundaries) <= MAX_OVERSCAN * 1000
+    per_range = [sum(1 for k in keys if low < k <= high) for low, high in pairwise(edges)]
+    spacing = 1000 / (4 * SAMPLES_PER_RANGE)  # rows of a side between two samples
+    assert max(per_range) - min(per_range) <= 4 * spacing  # each boundary within a spacing per side of equal
 
 
-def test_keys_in_no_order_are_not_split() -> None:
-    """Every block spans (almost) every key: each range would read the whole table."""
-    shuffled = [Block(100, i, 1000 - i) for i in range(10)]
-    assert key_ranges([shuffled, ordered_blocks(1000, 100)], 4) is None
-    assert scanned_rows(shuffled, [250, 500, 750]) == 4 * 1000
+def test_keys_that_fall_anywhere_along_the_rows_are_not_split() -> None:
+    rising = list(range(0, 170, 10))
+    assert key_ranges([rising, rising], 4) is not None
+    for fall in (0, 8, 16):  # a fall at the start, in the middle, at the end
+        keys = list(rising)
+        keys[fall] = 1000 if fall == 0 else -1
+        assert key_ranges([rising, keys], 4) is None
+        assert key_ranges([keys, rising], 4) is None
 
 
-def test_blocks_without_bounds_are_read_by_every_range() -> None:
-    """A block of NULLs only, or one whose statistics are missing, may hold any key."""
-    blocks = [*ordered_blocks(900, 100), Block(100, None, None)]
-    assert scanned_rows(blocks, [299, 599]) == 900 + 3 * 100
-    assert key_ranges([blocks, blocks], 3) == [299, 599]  # 1200 of 1000 rows read: under the limit
+def test_null_keys_and_rows_not_found_are_skipped_but_too_few_keys_tell_nothing() -> None:
+    keys: list[int | None] = list(range(17))
+    keys[3], keys[16] = None, None  # a NULL key (stored last), a deleted row
+    assert key_ranges([keys, list(range(17))], 4) == [4, 8, 12]
+    assert key_ranges([[None, 1, 2, None], list(range(17))], 4) is None  # 2 keys cannot show an order
 
 
 def test_nothing_to_split() -> None:
-    assert key_ranges([ordered_blocks(1000, 100)] * 2, 1) is None
-    assert key_ranges([[Block(1000, 5, 5)], [Block(1000, 5, 5)]], 4) is None  # one key value: no boundary
+    rising = list(range(17))
+    assert key_ranges([rising, rising], 1) is None
+    assert key_ranges([[5] * 17, [5] * 17], 4) is None  # one key value: no boundary
     assert key_ranges([[], []], 4) is None
 
 
@@ -158,8 +161,8 @@ def test_a_duplicate_key_in_one_range_still_falls_back_to_the_multiset_diff() ->
     assert split == whole
 
 
-def test_views_and_unreadable_blocks_get_one_join(caplog: pytest.LogCaptureFixture) -> None:
-    """A view has no storage blocks to read; a failed read of a table's blocks costs only the split."""
+def test_views_and_unreadable_samples_get_one_join(caplog: pytest.LogCaptureFixture) -> None:
+    """A view has no stored rows to sample; a failed read of a table's sampled keys costs only the split."""
     conn = duckdb.connect()
     conn.execute("create schema develop_dwh")
     conn.execute("create schema dwh")
@@ -170,7 +173,7 @@ def test_views_and_unreadable_blocks_get_one_join(caplog: pytest.LogCaptureFixtu
     failing: list[str] = []
 
     def query(sql: str, params: Any) -> list[tuple]:
-        if "pragma_storage_info" in sql:
+        if "rowid" in sql:
             failing.append(sql)
             raise duckdb.CatalogException("no storage here")
         return conn.execute(sql, list(params)).fetchall()
@@ -179,7 +182,20 @@ def test_views_and_unreadable_blocks_get_one_join(caplog: pytest.LogCaptureFixtu
     split = DiffEngine(query, DIALECTS["duckdb"], "develop_dwh", "dwh", keys=keys, partition_rows=10).diff()
     whole = DiffEngine(query, DIALECTS["duckdb"], "develop_dwh", "dwh", keys=keys, partition_rows=0).diff()
     assert split == whole
-    assert len(failing) == 1  # the table's blocks, not the view's
-    assert "could not read the key's storage blocks" in caplog.text
+    assert len(failing) == 1  # the table's keys, not the view's
+    assert "could not sample the key along the rows" in caplog.text
     by_name = {entry["name"]: entry for entry in split}
     assert by_name["v"]["rows"]["changed"] == 48 and by_name["base"]["rows"]["removed"] == 10
+
+
+def test_a_column_named_rowid_gets_one_join() -> None:
+    """It hides DuckDB's row position: sampled by it, the keys would look in order whatever the storage."""
+    conn = duckdb.connect()
+    build(conn, "hash(id)")
+    for table in ("dwh.t", "develop_dwh.t"):
+        conn.execute(f"alter table {table} add column rowid bigint")
+        conn.execute(f"update {table} set rowid = id")
+    whole, _ = diff(conn, partition_rows=0)
+    split, split_joins = diff(conn, partition_rows=SPLIT_ROWS)
+    assert len(split_joins) == 1
+    assert split == whole and split["rows"]["changed"] == expected()["changed"]
