@@ -131,6 +131,14 @@ class Dialect:
         upper = data_type.upper()
         return "[" in upper or upper.startswith(_VARIABLE_WIDTH)
 
+    def key_hashes(self, values: Sequence[Any], data_type: str) -> tuple[str, list[Any]]:
+        """Each of ``values`` (none NULL) with the hash a column of ``data_type`` holding it has (:meth:`hash_of`):
+        ``(value, hash)`` rows."""
+        return (
+            f"select k, {self.hash_of(['k'])} from (select unnest(cast({self.placeholder} as {data_type}[])) as k) t",
+            [list(values)],
+        )
+
     def key_samples(
         self, tables: Sequence[tuple[str, str, Sequence[int]]], column: str, data_type: str
     ) -> tuple[str, list[Any]] | None:

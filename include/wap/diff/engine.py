@@ -347,15 +347,16 @@ class DiffEngine:
         on = " and ".join(f"__wap_nk{i} is not distinct from __wap_ok{i}" for i in range(len(key)))
         flags = ", ".join(f"__wap_nc{i} is distinct from __wap_oc{i} as __wap_d{i}" for i in range(len(compared)))
         any_differs = " or ".join(f"__wap_d{i}" for i in range(len(compared))) or "false"
+        plain = self._plain_sample_keys(new, old, key)
         select = [
             "count(__wap_np)",
             "count(__wap_op)",
             d.count_if("__wap_op is null"),
             d.count_if("__wap_np is null"),
             d.count_if("__wap_changed"),
-            self._sample_keys("n", key, "__wap_op is null"),
-            self._sample_keys("o", key, "__wap_np is null"),
-            self._sample_keys("n", key, "__wap_changed"),
+            self._sample_keys("n", key, "__wap_op is null", plain),
+            self._sample_keys("o", key, "__wap_np is null", plain),
+            self._sample_keys("n", key, "__wap_changed", plain),
         ] + [d.count_if(f"__wap_changed and __wap_d{i}") for i in range(len(compared))]
         if content_hash:
             select.append(d.sum_text("__wap_h"))
@@ -383,7 +384,10 @@ class DiffEngine:
         entry["column_changes"] = {
             column: sum(int(row[8 + i] or 0) for row in results) for i, column in enumerate(compared)
         }
-        samples = [self._first_samples(_samples(row[i]) for row in results) for i in (5, 6, 7)]
+        kinds = ((5, new), (6, old), (7, new))  # added, removed, changed: the key of the side that has the row
+        samples = [
+            self._merged_samples([_samples(row[i]) for row in results], key, relation, plain) for i, relation in kinds
+        ]
         entry["samples"] = self._keyed_samples(new, old, key, *samples)
         if not content_hash:
             return True, None
@@ -423,20 +427,49 @@ class DiffEngine:
             return []
         return boundaries
 
-    def _first_samples(self, lists: Iterator[list[Any]]) -> list[Any]:
-        """The sample keys of several ranges' joins merged: those of the smallest key hash (``__wap_order``)."""
-        merged = [value for values in lists for value in values]
-        return sorted(merged, key=lambda value: value[_ORDER])[: self.sample_rows]
+    def _plain_sample_keys(self, new: Relation, old: Relation, key: list[str]) -> bool:
+        """Whether the keyed join may pick its sample keys as the key's plain values, not as records of the key's
+        columns: a one-column key of two tables, NULL on neither side (a plain NULL value would be left out).
 
-    def _sample_keys(self, alias: str, key: list[str], condition: str) -> str:
+        Ordering records costs DuckDB a sort key per candidate row: with the three kinds of samples, about 10% of
+        the join. The NULL check reads only the storage blocks whose statistics allow a NULL key.
+        """
+        if len(key) != 1 or not new.kind == old.kind == "table":
+            return False
+        counts = [
+            f"(select count(*) from {self.dialect.relation(schema, relation.name)} where {quote(key[0])} is null)"
+            for schema, relation in ((self.write_schema, new), (self.prod_schema, old))
+        ]
+        (row,) = self.query(f"select {', '.join(counts)}", [])
+        return not any(int(value or 0) for value in row)
+
+    def _sample_keys(self, alias: str, key: list[str], condition: str, plain: bool) -> str:
         """The sample keys of one kind of row in the keyed join (side ``alias``): the ones with the smallest key
-        hash (the hash of the key columns' values, so the same as :meth:`~wap.diff.dialect.Dialect.row_hash`),
-        which each key carries as ``__wap_order`` so that the samples of several joins merge."""
+        hash (the hash of the key columns' values, so the same as :meth:`~wap.diff.dialect.Dialect.row_hash`), in
+        that order. ``plain``: the key's values (:meth:`_plain_sample_keys`); else records of the key's columns,
+        each carrying its hash as ``__wap_order``."""
         d = self.dialect
         columns = [f"__wap_{alias}k{i}" for i in range(len(key))]
         order = d.hash_of(columns)
-        value = d.record([*zip(key, columns, strict=True), (_ORDER, order)])
+        value = columns[0] if plain else d.record([*zip(key, columns, strict=True), (_ORDER, order)])
         return d.sample(value, order, condition, self.sample_rows, costly_value=False)
+
+    def _merged_samples(self, lists: list[list[Any]], key: list[str], relation: Relation, plain: bool) -> list[Any]:
+        """The sample keys of one kind, as mappings of the key's columns, from each range's join: those of the
+        smallest key hash over all ranges (each range's are in that order already). Plain keys' hashes are read
+        back from the warehouse (:meth:`~wap.diff.dialect.Dialect.key_hashes`): a few values, one statement."""
+        if plain:
+            lists = [[{key[0]: value} for value in values] for values in lists]
+        if len(lists) == 1:
+            return lists[0]
+        merged = [value for values in lists for value in values]
+        if not plain:
+            return sorted(merged, key=lambda value: value[_ORDER])[: self.sample_rows]
+        if not merged:
+            return []
+        values = [value[key[0]] for value in merged]
+        hashes = dict(self.query(*self.dialect.key_hashes(values, relation.column_types[key[0]])))
+        return sorted(merged, key=lambda value: int(hashes[value[key[0]]]))[: self.sample_rows]
 
     def _keyed_samples(
         self, new: Relation, old: Relation, key: list[str], added: list[Any], removed: list[Any], changed: list[Any]

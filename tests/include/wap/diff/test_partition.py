@@ -148,6 +148,36 @@ def test_the_split_join_reports_what_one_join_reports(order: str, joins: int) ->
     assert split["column_changes"] == want["column_changes"]
     assert split["diff_method"] == "key" and split["content_hash_after"] is not None
     assert [len(split["samples"][kind]) for kind in ("added", "removed", "changed")] == [5, 5, 5]
+    assert "struct_pack" in split_joins[0]  # a NULL key: the samples are records of the key, which keep it
+
+
+def smallest_hashes(conn: duckdb.DuckDBPyConnection, sql: str) -> list[int]:
+    return [key for (key,) in conn.execute(f"select id from ({sql}) order by hash(id) limit 5").fetchall()]
+
+
+@pytest.mark.parametrize(("order", "joins"), [("id", 3), ("hash(id)", 1)], ids=["stored-in-key-order", "shuffled"])
+def test_without_null_keys_the_samples_are_plain_keys_of_the_smallest_hashes(order: str, joins: int) -> None:
+    conn = duckdb.connect()
+    build(conn, order)
+    for table in ("dwh.t", "develop_dwh.t"):
+        conn.execute(f"delete from {table} where id is null")
+    whole, _ = diff(conn, partition_rows=0)
+    split, split_joins = diff(conn, partition_rows=SPLIT_ROWS)
+    assert len(split_joins) == joins
+    assert "struct_pack" not in split_joins[0]
+    assert split == whole
+    assert split["rows"]["changed"] == expected()["changed"] - 1  # without the NULL id's row
+    samples = split["samples"]
+    assert [row["id"] for row in samples["added"]] == smallest_hashes(
+        conn, "select id from develop_dwh.t except select id from dwh.t"
+    )
+    assert [row["id"] for row in samples["removed"]] == smallest_hashes(
+        conn, "select id from dwh.t except select id from develop_dwh.t"
+    )
+    assert [pair["after"]["id"] for pair in samples["changed"]] == smallest_hashes(
+        conn, "select id from develop_dwh.t n join dwh.t o using (id) where n.a <> o.a or n.b <> o.b"
+    )
+    assert all(pair["after"]["id"] == pair["before"]["id"] for pair in samples["changed"])
 
 
 def test_a_duplicate_key_in_one_range_still_falls_back_to_the_multiset_diff() -> None:
