@@ -122,6 +122,12 @@ def _sample_item(value: Any) -> Any:
     return json.loads(value) if isinstance(value, str) else value
 
 
+def _one_column_key_of_two_tables(new: Relation, old: Relation, key: Sequence[str]) -> bool:
+    """Whether ``key`` is one column and both relations are tables: the keyed join may then be split by key range,
+    and pick its sample keys as plain values."""
+    return len(key) == 1 and new.kind == old.kind == "table"
+
+
 def _key_text(value: Mapping[str, Any], key: Sequence[str]) -> str:
     """A key's values as text, equal for the same key whether it came as a struct or as JSON."""
     return json.dumps([_jsonable(value[column]) for column in key], default=str)
@@ -403,7 +409,7 @@ class DiffEngine:
         """
         largest = max(int(rows["after"] or 0), int(rows["before"] or 0))
         parts = round(largest / self.partition_rows) if self.partition_rows > 0 else 0
-        if len(key) != 1 or parts < 2 or not new.kind == old.kind == "table":  # a view has no stored rows
+        if parts < 2 or not _one_column_key_of_two_tables(new, old, key):  # a view has no stored rows to sample
             return []
         if any(column.lower() == "rowid" for column in (*new.column_types, *old.column_types)):
             return []  # a column named rowid hides DuckDB's row position
@@ -434,7 +440,7 @@ class DiffEngine:
         Ordering records costs DuckDB a sort key per candidate row: with the three kinds of samples, about 10% of
         the join. The NULL check reads only the storage blocks whose statistics allow a NULL key.
         """
-        if len(key) != 1 or not new.kind == old.kind == "table":
+        if not _one_column_key_of_two_tables(new, old, key):
             return False
         counts = [
             f"(select count(*) from {self.dialect.relation(schema, relation.name)} where {quote(key[0])} is null)"
@@ -458,13 +464,13 @@ class DiffEngine:
         """The sample keys of one kind, as mappings of the key's columns, from each range's join: those of the
         smallest key hash over all ranges (each range's are in that order already). Plain keys' hashes are read
         back from the warehouse (:meth:`~wap.diff.dialect.Dialect.key_hashes`): a few values, one statement."""
-        if plain:
-            lists = [[{key[0]: value} for value in values] for values in lists]
+        if not plain:  # sorted even from one join: a warehouse need not return them in order
+            merged = [value for values in lists for value in values]
+            return sorted(merged, key=lambda value: value[_ORDER])[: self.sample_rows]
+        lists = [[{key[0]: value} for value in values] for values in lists]
         if len(lists) == 1:
             return lists[0]
         merged = [value for values in lists for value in values]
-        if not plain:
-            return sorted(merged, key=lambda value: value[_ORDER])[: self.sample_rows]
         if not merged:
             return []
         values = [value[key[0]] for value in merged]
