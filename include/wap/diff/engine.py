@@ -464,18 +464,13 @@ class DiffEngine:
         """The sample keys of one kind, as mappings of the key's columns, from each range's join: those of the
         smallest key hash over all ranges (each range's are in that order already). Plain keys' hashes are read
         back from the warehouse (:meth:`~wap.diff.dialect.Dialect.key_hashes`): a few values, one statement."""
-        if not plain:  # sorted even from one join: a warehouse need not return them in order
-            merged = [value for values in lists for value in values]
-            return sorted(merged, key=lambda value: value[_ORDER])[: self.sample_rows]
-        lists = [[{key[0]: value} for value in values] for values in lists]
-        if len(lists) == 1:
-            return lists[0]
         merged = [value for values in lists for value in values]
-        if not merged:
-            return []
-        values = [value[key[0]] for value in merged]
-        hashes = dict(self.query(*self.dialect.key_hashes(values, relation.column_types[key[0]])))
-        return sorted(merged, key=lambda value: int(hashes[value[key[0]]]))[: self.sample_rows]
+        if not plain:  # sorted even from one join: a warehouse need not return them in order
+            return sorted(merged, key=lambda value: value[_ORDER])[: self.sample_rows]
+        if len(lists) > 1 and merged:
+            hashes = dict(self.query(*self.dialect.key_hashes(merged, relation.column_types[key[0]])))
+            merged = sorted(merged, key=lambda value: int(hashes[value]))[: self.sample_rows]
+        return [{key[0]: value} for value in merged]
 
     def _keyed_samples(
         self, new: Relation, old: Relation, key: list[str], added: list[Any], removed: list[Any], changed: list[Any]
