@@ -65,7 +65,7 @@ demo: demo-data
 	echo "== Before the run =="
 	wap series
 	echo
-	python -m wap.demo_cycle
+	python -m wap.local.demo_cycle
 	echo "== The review, as \`wap status\` shows it =="
 	wap status
 	echo
@@ -99,9 +99,11 @@ browser:
 test-slow: setup browser
 	pytest -m slow -s
 
+## lint: ruff, and the import-linter contracts of pyproject.toml (the layers of docs/design.md)
 lint: $(VENV)/.installed
 	ruff check .
 	ruff format --check .
+	lint-imports
 
 ## bench: benchmark ratios (see bench/)
 bench: setup

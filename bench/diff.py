@@ -9,7 +9,7 @@ For 1M and 10M rows, in a DuckDB database file in a temporary directory:
   changed pair and on the unchanged pair; wall time, and the peak of
   Python's heap during the diff (``tracemalloc``, in a separate run so that tracing does not slow the timings).
   The changed pair is also diffed in one join (``partition_rows=0``): the report of a table whose keys are not
-  stored in key order, where the engine cannot split its join by key range (:mod:`wap.diff.partition`); the two
+  stored in key order, where the engine cannot split its join by key range (:mod:`wap.audit.key_ranges`); the two
   reports must be identical.
 
 The measurements take turns: after one untimed warm-up call of each (the first scan of a fresh connection
@@ -35,8 +35,8 @@ from typing import Any
 
 import duckdb
 
-from wap.diff.dialect import DIALECTS
-from wap.diff.engine import PARTITION_ROWS, DiffEngine
+from wap.audit.dialect import DIALECTS
+from wap.audit.engine import PARTITION_ROWS, DiffEngine
 
 REPEATS = 9
 THREADS = 2

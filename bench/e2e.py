@@ -1,6 +1,6 @@
 """The end-to-end section of `make bench`: the overhead of WAP on the demo project, in one run.
 
-On a fresh demo warehouse (``wap demo reset``) and Airflow's real components (``wap.cluster``, the harness of the
+On a fresh demo warehouse (``wap demo reset``) and Airflow's real components (``wap.local.cluster``, the harness of the
 e2e tests and `make demo`; its start-up is not counted, a deployment runs all the time):
 
 1. the WAP cycle of ``wap_dwh``: from the trigger until the review is open (preflight, the dbt build as Cosmos
@@ -24,7 +24,7 @@ DAG_ID = "wap_dwh"
 
 
 def bench_e2e() -> None:
-    from wap.cluster import AirflowCluster
+    from wap.local.cluster import AirflowCluster
 
     with AirflowCluster(verbose=False) as cluster:
         started = time.monotonic()

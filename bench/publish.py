@@ -29,7 +29,7 @@ def _prepare(path: Path, n: int) -> None:
 
 def _bench_size(n: int) -> tuple[float, float]:
     from wap.config import load_config
-    from wap.publish import current_fingerprints
+    from wap.publish.guards import current_fingerprints
     from wap.warehouse.duckdb import DuckDBWarehouse
 
     with tempfile.TemporaryDirectory(prefix="wap-bench-publish-") as folder:

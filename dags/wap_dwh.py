@@ -30,11 +30,12 @@ from airflow.providers.standard.operators.python import PythonOperator
 from airflow.sdk import DAG
 from cosmos import DbtTaskGroup
 
-from wap import dbt_config, tasks
+from wap import tasks
+from wap.approval.sensor import AwaitApprovalSensor
 from wap.config import load_config
 from wap.dag_defaults import START_DATE, default_args
-from wap.operators import SnowflakePublishOperator
-from wap.sensors import AwaitApprovalSensor
+from wap.dbt import cosmos as dbt_config
+from wap.publish.operator import SnowflakePublishOperator
 from wap.slack.callbacks import on_published, on_rejected, on_review_opened
 
 config = load_config()

@@ -72,7 +72,7 @@ class FakesnowServer:
         """The JSON form of an Airflow ``snowflake`` connection to the server (for ``AIRFLOW_CONN_<ID>``).
 
         ``extra``: more extras, e.g. ``warehouse`` and ``role`` (which the Cosmos profile mappings need; fakesnow
-        ignores them), ``protocol="http"`` (which ``wap.dbt_config`` passes on to dbt-snowflake), or a
+        ignores them), ``protocol="http"`` (which ``wap.dbt.cosmos`` passes on to dbt-snowflake), or a
         ``private_key_content`` (then ``password`` is its passphrase; fakesnow accepts any credentials).
         """
         extra = {
@@ -195,7 +195,7 @@ def bulk_load_landing(server: FakesnowServer, database: str, rows: Iterable[Sequ
     :func:`tests.snowflake_support.load_landing` creates it) straight into the DuckDB behind it: fast, for a
     test's base data."""
     from tests.snowflake_support import LANDING_SCHEMA, LANDING_TABLE, load_landing
-    from wap.landing import COLUMNS
+    from wap.local.landing import COLUMNS
 
     with server.connect(database) as conn:
         load_landing(conn.cursor(), database, [])

@@ -1,7 +1,7 @@
 """The Snowflake path in tests, on fakesnow (``tests/integration``) and on a real account (``tests/live``).
 
 - :func:`load_landing`: the dbt source ``ssb.befolkning_sysselsetting`` in Snowflake SQL, with bound values;
-- :func:`dbt_build`: ``dbt build`` through Cosmos' local operator, configured by ``wap.dbt_config`` as the DAG's
+- :func:`dbt_build`: ``dbt build`` through Cosmos' local operator, configured by ``wap.dbt.cosmos`` as the DAG's
   write tasks are (the profile mapped from ``snowflake_default``, the task environment with the query tag, the
   vars, the test-results callback): one ``dbt build`` stands in for the DAG's run and test task per model, which
   differ only in the dbt command;
@@ -39,7 +39,7 @@ def load_landing(cursor: Any, database: str, rows: Iterable[Sequence[Any]]) -> i
     fakesnow transpiles it at about 2 ms a row, so a fakesnow test loads its base data with
     :func:`tests.fakesnow_support.bulk_load_landing` and a year through this.
     """
-    from wap.landing import COLUMNS
+    from wap.local.landing import COLUMNS
 
     rows = [tuple(row) for row in rows]
     table = f"{database}.{LANDING_SCHEMA}.{LANDING_TABLE}"
@@ -88,8 +88,8 @@ def dbt_build(config: WapConfig, *, run_id: str, write_schema: str | None = None
     from airflow.sdk import DAG
     from cosmos.operators.local import DbtBuildLocalOperator
 
-    from wap.dbt_config import dbt_vars, execution_config, operator_args, profile_config, project_config
-    from wap.dbt_results import XCOM_KEY
+    from wap.dbt.cosmos import dbt_vars, execution_config, operator_args, profile_config, project_config
+    from wap.dbt.results import XCOM_KEY
 
     project, execution = project_config(config), execution_config(config)
     with DAG(config.dag_id, schedule=None):
@@ -115,8 +115,8 @@ def publish_task(run_id: str, decision: dict[str, Any]) -> Any:
     ``run_id`` with ``decision`` as the approval task's XCom; returns what it returns."""
     from airflow.sdk import DAG
 
-    from wap.operators import SnowflakePublishOperator
-    from wap.review import DECISION_XCOM_KEY
+    from wap.approval.protocol import DECISION_XCOM_KEY
+    from wap.publish.operator import SnowflakePublishOperator
 
     with DAG("wap_dwh", schedule=None):
         operator = SnowflakePublishOperator(task_id="publish")

@@ -194,7 +194,7 @@ def test_the_image_renders_and_runs_with_the_venvs_dbt() -> None:
         )
         assert re.search(r'--project-dir "?\$\{?WAP_DBT_PROJECT_DIR\b', arguments), "parse the project Cosmos renders"
 
-    from wap import dbt_config
+    from wap.dbt import cosmos as dbt_config
 
     config = load_config(
         {"WAP_DBT_EXECUTABLE": env["WAP_DBT_EXECUTABLE"], "WAP_DBT_PROJECT_DIR": env["WAP_DBT_PROJECT_DIR"]}

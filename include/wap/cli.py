@@ -10,13 +10,11 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from wap.config import PROJECT_DIR, WapError, load_config
-from wap.landing import FIRST_YEAR, LAST_YEAR, PRODUCTION_THROUGH
-
-PUBLISHED_TABLE = "sysselsetting_forholdstall"
+from wap.local.landing import FIRST_YEAR, LAST_YEAR, PRODUCTION_THROUGH
 
 
 def _settings_apply(args: argparse.Namespace) -> int:
-    from wap.airflow_settings import apply_settings_file
+    from wap.local.settings import apply_settings_file
 
     applied = apply_settings_file(Path(args.file))
     print(
@@ -27,17 +25,19 @@ def _settings_apply(args: argparse.Namespace) -> int:
 
 
 def _landing_load(args: argparse.Namespace) -> int:
-    from wap.landing import generate_rows
-    from wap.warehouse import open_warehouse
+    from wap.local.landing import generate_rows, load_landing
+    from wap.warehouse.duckdb import DuckDBWarehouse
 
     config = load_config()
-    written = open_warehouse(config).load_landing(generate_rows(args.first, args.through))
+    if config.warehouse != "duckdb":
+        raise WapError("the demo landing data is for the embedded warehouse only (WAP_WAREHOUSE=duckdb)")
+    written = load_landing(DuckDBWarehouse(config), generate_rows(args.first, args.through))
     print(f"Loaded {written} landing rows for {args.first}..{args.through} into {config.duckdb_path}")
     return 0
 
 
 def _demo_reset(args: argparse.Namespace) -> int:
-    from wap.demo import reset_demo_warehouse
+    from wap.local.demo import reset_demo_warehouse
 
     config = load_config()
     reset_demo_warehouse(config)
@@ -51,9 +51,9 @@ def _demo_reset(args: argparse.Namespace) -> int:
 def _diff(args: argparse.Namespace) -> int:
     import json
 
-    from wap.audit import diff_report
+    from wap.audit.markdown import render_markdown
+    from wap.audit.stage import diff_report
     from wap.config import validate_identifier
-    from wap.diff.markdown import render_markdown
 
     config = load_config()
     write_schema = validate_identifier(args.dev or config.write_schema, "--dev")
@@ -67,13 +67,12 @@ def _diff(args: argparse.Namespace) -> int:
 
 
 def _series(args: argparse.Namespace) -> int:
-    from wap.warehouse import open_warehouse
+    from wap.local.demo import PUBLISHED_TABLE, period_counts
 
     config = load_config()
-    warehouse = open_warehouse(config)
     print(f"Rows per year of {PUBLISHED_TABLE}:")
     for schema in (config.write_schema, config.prod_schema):
-        counts = warehouse.period_counts(schema, PUBLISHED_TABLE, "tid")
+        counts = period_counts(config, schema, PUBLISHED_TABLE, "tid")
         shown = ", ".join(f"{period}: {rows}" for period, rows in counts) or "(no table)"
         last = f" -> ends {counts[-1][0]}" if counts else ""
         print(f"  {schema:<12} {shown}{last}")
@@ -93,7 +92,7 @@ def _links(dag_id: str, run_id: str) -> tuple[str, str]:
 def _status(args: argparse.Namespace) -> int:
     from airflow.utils.session import create_session
 
-    from wap.reviews import describe, list_reviews, variable_value
+    from wap.approval.reviews import describe, list_reviews, variable_value
 
     config = load_config()
     with create_session() as session:
@@ -122,7 +121,7 @@ def _status(args: argparse.Namespace) -> int:
 def _decide(args: argparse.Namespace) -> int:
     from airflow.utils.session import create_session
 
-    from wap.reviews import decide
+    from wap.approval.reviews import decide
 
     config = load_config()
     with create_session() as session:

@@ -6,9 +6,9 @@ import logging
 from collections.abc import Sequence
 from typing import Any
 
-from wap import failpoints
 from wap.config import load_config
-from wap.dbt_results import XCOM_KEY, collect
+from wap.dbt.results import XCOM_KEY, collect
+from wap.publish import failpoints
 
 log = logging.getLogger(__name__)
 
@@ -44,7 +44,7 @@ def preflight() -> dict[str, str]:
 
 def audit(test_task_ids: Sequence[str], ti: Any, run_id: str) -> dict[str, Any]:
     """Audit: the diff report of this run's build, with its review id, as the task's XCom; opens the review."""
-    from wap.audit import run_audit
+    from wap.audit.stage import run_audit
 
     config = load_config()
     dbt_tests = collect((task_id, ti.xcom_pull(task_ids=task_id, key=XCOM_KEY)) for task_id in test_task_ids)
@@ -57,7 +57,7 @@ def open_review(variable: str, review_id: str, run_id: str) -> None:
     """Set the approval Variable to ``pending <review_id>``: any earlier decision no longer applies."""
     from airflow.sdk import Variable
 
-    from wap.review import value_for
+    from wap.approval.protocol import value_for
 
     value = value_for("pending", review_id)
     Variable.set(variable, value, description=f"WAP review of run {run_id}: set to 'approve|reject {review_id}'")
@@ -65,23 +65,23 @@ def open_review(variable: str, review_id: str, run_id: str) -> None:
 
 
 def publish(ti: Any, run_id: str) -> dict[str, Any]:
-    """Publish: swap the write schema with production, for the review ``await_approval`` approved.
+    """Publish on the embedded warehouse: swap the write schema with production, for the review
+    ``await_approval`` approved. (Snowflake's publish task is :class:`~wap.publish.operator.SnowflakePublishOperator`.)
 
-    The guards run in the warehouse right before the swap (``wap.publish``); a retry after a successful swap
-    is reported as a no-op.
+    The guards run in the warehouse right before the swap (:mod:`wap.publish.guards`); a retry after a successful
+    swap is reported as a no-op.
     """
-    from wap.review import DECISION_XCOM_KEY, approved_review_id
-    from wap.warehouse import open_warehouse
+    from wap.approval.protocol import DECISION_XCOM_KEY, approved_review_id
+    from wap.publish.duckdb import DuckDBPublisher
+    from wap.warehouse.duckdb import DuckDBWarehouse
 
     decision = ti.xcom_pull(task_ids="await_approval", key=DECISION_XCOM_KEY) or {}
     review_id = approved_review_id(decision)
     if review_id is None:
         raise RuntimeError(f"no approval to publish (await_approval's decision: {decision!r}): refusing")
     config = load_config()
-    warehouse = open_warehouse(config)
-    if not hasattr(warehouse, "publish"):
-        raise NotImplementedError(f"publishing on {config.warehouse} is not built yet (see the project issues)")
-    result = _refusal_fails_the_task(lambda: warehouse.publish(run_id=run_id, review_id=review_id))
+    publisher = DuckDBPublisher(DuckDBWarehouse(config))
+    result = _refusal_fails_the_task(lambda: publisher.publish(run_id=run_id, review_id=review_id))
     failpoints.crash_if_armed("publish.after_swap")
     if result.outcome == "already published":
         log.info("Run %s was published already (a retry after the swap): nothing to do", run_id)
@@ -92,14 +92,11 @@ def publish(ti: Any, run_id: str) -> dict[str, Any]:
 
 def rollback(run_id: str) -> dict[str, Any]:
     """Rollback: swap back to the production the last publish replaced, if the write schema still holds it."""
+    from wap.publish import open_publisher
     from wap.slack import SlackMessage, send
-    from wap.warehouse import open_warehouse
 
     config = load_config()
-    warehouse = open_warehouse(config)
-    if not hasattr(warehouse, "rollback"):
-        raise NotImplementedError(f"rollback on {config.warehouse} is not built yet (see the project issues)")
-    restored, withdrawn = _refusal_fails_the_task(warehouse.rollback)
+    restored, withdrawn = _refusal_fails_the_task(open_publisher(config).rollback)
     text = (
         f"WAP rollback ({run_id}): {config.prod_schema} holds run {restored} again; "
         f"the build of run {withdrawn} is back in {config.write_schema}"
@@ -112,7 +109,7 @@ def _refusal_fails_the_task(action: Any) -> Any:
     """A guard's refusal fails the task at once: a retry would be refused the same way."""
     from airflow.sdk.exceptions import AirflowFailException
 
-    from wap.publish import PublishRefused
+    from wap.publish.guards import PublishRefused
 
     try:
         return action()

@@ -1,10 +1,10 @@
-"""The e2e tests' cluster is the bundle's own (``wap.cluster``, also what `make demo` runs), plus the probe DAG."""
+"""The e2e tests' cluster is the bundle's own (``wap.local.cluster``, what `make demo` runs), plus the probe DAG."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from wap.cluster import (  # noqa: F401  (re-exported for the tests)
+from wap.local.cluster import (  # noqa: F401  (re-exported for the tests)
     PROJECT_DIR,
     AirflowCluster,
     ClusterError,

@@ -2,7 +2,7 @@
 ``snowflake_default`` (user and password, then an encrypted key pair); the audit and the publish guards then run
 on what it built, through ``SnowflakeHook`` and the real Snowflake connector (``tests/fakesnow_support.py``).
 
-The build runs through Cosmos' local operator, configured by ``wap.dbt_config`` as the DAG's write tasks are
+The build runs through Cosmos' local operator, configured by ``wap.dbt.cosmos`` as the DAG's write tasks are
 (``tests/snowflake_support.py``). No dbt macro is shimmed: fakesnow 0.12.1 runs every statement dbt-snowflake
 1.11.6 sends for this project (it drops ``transient`` from ``create or replace transient table``, with a warning).
 What fakesnow cannot run, the schema swap and ``SHOW GRANTS``, is pinned as text in
@@ -39,12 +39,14 @@ from tests.snowflake_support import (
     other_review_id,
     publish_task,
 )
-from wap.audit import run_audit
+from wap.audit.dialect import DIALECTS
+from wap.audit.report import review_id
+from wap.audit.stage import run_audit
 from wap.config import WapConfig, load_config
-from wap.dbt_config import SnowflakeConnectionProfileMapping, profile_config
-from wap.diff.report import review_id
-from wap.landing import FIRST_YEAR, LAST_YEAR, PRODUCTION_THROUGH, generate_rows
-from wap.publish import PublishRefused, read_marker
+from wap.dbt.cosmos import SnowflakeConnectionProfileMapping, profile_config
+from wap.local.landing import FIRST_YEAR, LAST_YEAR, PRODUCTION_THROUGH, generate_rows
+from wap.publish.guards import PublishRefused, read_marker
+from wap.publish.snowflake import SnowflakePublisher
 from wap.warehouse.snowflake import SnowflakeWarehouse
 
 pytestmark = pytest.mark.integration
@@ -63,6 +65,10 @@ class Built:
     seed_logins: list[dict[str, Any]]
     logins: list[dict[str, Any]]
     report: dict[str, Any]
+
+
+def guards_of(built: Built) -> SnowflakePublisher:
+    return SnowflakePublisher(built.warehouse)
 
 
 def encrypted_key(passphrase: str) -> str:
@@ -206,7 +212,7 @@ def test_the_audit_reports_the_2022_rows_as_added(built: Built) -> None:
 
 def test_the_audit_marked_the_build(built: Built) -> None:
     with built.warehouse.session(read_only=True) as query:
-        marker = read_marker(query, built.warehouse.dialect, "develop_dwh")
+        marker = read_marker(query, DIALECTS["snowflake"], "develop_dwh")
     assert marker is not None
     assert (marker.run_id, marker.review_id) == (RUN_ID, built.report["review_id"])
     assert set(marker.fingerprints) == {MART, PIVOT, STAGING}
@@ -218,12 +224,15 @@ def test_the_audit_marked_the_build(built: Built) -> None:
 
 def test_the_guards_pass_for_the_audited_build_and_refuse_another_review(built: Built) -> None:
     rid = built.report["review_id"]
-    assert built.warehouse.check_publish(run_id=RUN_ID, review_id=rid) == (False, None)  # dwh has no WAP marker yet
+    assert guards_of(built).check_publish(run_id=RUN_ID, review_id=rid) == (
+        False,
+        None,
+    )  # dwh has no WAP marker yet
     other = other_review_id(rid)
     with pytest.raises(PublishRefused, match=f"audited as review {rid}, but review {other} was approved"):
-        built.warehouse.check_publish(run_id=RUN_ID, review_id=other)
+        guards_of(built).check_publish(run_id=RUN_ID, review_id=other)
     with pytest.raises(PublishRefused, match="not of this run"):
-        built.warehouse.check_publish(run_id="manual__another_run", review_id=rid)
+        guards_of(built).check_publish(run_id="manual__another_run", review_id=rid)
 
 
 def test_the_guards_refuse_a_build_changed_after_the_review(built: Built) -> None:
@@ -232,11 +241,14 @@ def test_the_guards_refuse_a_build_changed_after_the_review(built: Built) -> Non
         query(edit, [1])
     try:
         with pytest.raises(PublishRefused, match=f"{MART}'s content differs from the audited content"):
-            built.warehouse.check_publish(run_id=RUN_ID, review_id=built.report["review_id"])
+            guards_of(built).check_publish(run_id=RUN_ID, review_id=built.report["review_id"])
     finally:
         with built.warehouse.session() as query:
             query(edit, [-1])
-    assert built.warehouse.check_publish(run_id=RUN_ID, review_id=built.report["review_id"]) == (False, None)
+    assert guards_of(built).check_publish(run_id=RUN_ID, review_id=built.report["review_id"]) == (
+        False,
+        None,
+    )
 
 
 def test_the_publish_operator_refuses_a_review_other_than_the_audited_one(built: Built) -> None:
@@ -260,4 +272,4 @@ def test_the_publish_operator_blocks_the_swap_while_grants_are_unknown(built: Bu
         publish_task(RUN_ID, {"decision": "approve", "review_id": built.report["review_id"]})
     assert count(built, f"dwh.{MART}") == PRODUCTION_ROWS
     with built.warehouse.session(read_only=True) as query:
-        assert read_marker(query, built.warehouse.dialect, "dwh") is None
+        assert read_marker(query, DIALECTS["snowflake"], "dwh") is None

@@ -1,4 +1,4 @@
-"""Run `make demo`'s cycle (``python -m wap.demo_cycle``: wap_dwh on the real Airflow components) on a
+"""Run `make demo`'s cycle (``python -m wap.local.demo_cycle``: wap_dwh on the real Airflow components) on a
 temporary Airflow home and embedded warehouse; check what it printed, wrote and audited.
 
 The expected rows are computed here in Python from the landing generator, independently of the dbt SQL.
@@ -16,7 +16,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from wap.landing import EMPLOYED_RESIDENCE, EMPLOYED_WORKPLACE, POPULATION, generate_rows
+from wap.local.landing import EMPLOYED_RESIDENCE, EMPLOYED_WORKPLACE, POPULATION, generate_rows
 
 from ..conftest import PROJECT_DIR
 
@@ -49,7 +49,7 @@ def _cycle(home: Path, decision: str) -> Path:
     _run([str(BIN / "airflow"), "db", "migrate"], env)
     _run([str(BIN / "wap"), "settings", "apply"], env)
     _run([str(BIN / "wap"), "demo", "reset"], env)
-    command = [sys.executable, "-m", "wap.demo_cycle", "--decision", decision, "--home", str(home)]
+    command = [sys.executable, "-m", "wap.local.demo_cycle", "--decision", decision, "--home", str(home)]
     (home / "cycle.txt").write_text(_run(command, env))  # exits 0 only if the run succeeded
     return path
 
@@ -170,9 +170,9 @@ def test_every_model_is_in_the_write_schema_and_no_view_names_it(warehouse: Path
 
 
 def test_audit_marks_the_build_with_a_review_id_bound_to_its_report(warehouse: Path, monkeypatch) -> None:
-    from wap.audit import diff_report
+    from wap.audit.report import review_id
+    from wap.audit.stage import diff_report
     from wap.config import load_config
-    from wap.diff.report import review_id
 
     with duckdb.connect(str(warehouse), read_only=True) as conn:
         marker = conn.execute(

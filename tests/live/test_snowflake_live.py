@@ -42,14 +42,21 @@ from tests.snowflake_support import (
     other_review_id,
     publish_task,
 )
-from wap.audit import run_audit
+from wap.audit.dialect import DIALECTS, SnowflakeDialect
+from wap.audit.stage import run_audit
+from wap.audit.swap_safety import schema_grants
 from wap.config import WapConfig, load_config
-from wap.landing import FIRST_YEAR, LAST_YEAR, PRODUCTION_THROUGH, generate_rows
-from wap.publish import PublishRefused, read_marker
+from wap.local.landing import FIRST_YEAR, LAST_YEAR, PRODUCTION_THROUGH, generate_rows
+from wap.publish.guards import PublishRefused, read_marker
+from wap.publish.snowflake import SnowflakePublisher
 from wap.warehouse.snowflake import SnowflakeWarehouse
 
 REQUIRED = ("SNOWFLAKE_ACCOUNT", "SNOWFLAKE_USER", "SNOWFLAKE_DATABASE", "SNOWFLAKE_WAREHOUSE", "SNOWFLAKE_ROLE")
 CREDENTIALS = ("SNOWFLAKE_PASSWORD", "SNOWFLAKE_PRIVATE_KEY_FILE", "SNOWFLAKE_PRIVATE_KEY")
+
+
+def qualified_name(warehouse: SnowflakeWarehouse, *identifiers: str) -> str:
+    return SnowflakeDialect.qualified(warehouse.database, *identifiers)
 
 
 def missing_settings(env: dict[str, str] | os._Environ = os.environ) -> list[str]:
@@ -144,12 +151,12 @@ def live() -> Iterator[Live]:
             yield state
         finally:
             for schema in created:
-                execute(warehouse, f"drop schema if exists {warehouse.name(schema)} cascade")
+                execute(warehouse, f"drop schema if exists {qualified_name(warehouse, schema)} cascade")
 
 
 def production_marker(warehouse: SnowflakeWarehouse, schema: str) -> Any:
     with warehouse.session(read_only=True) as query:
-        return read_marker(query, warehouse.dialect, schema)
+        return read_marker(query, DIALECTS["snowflake"], schema)
 
 
 def tagged_queries(warehouse: SnowflakeWarehouse, run_id: str, timeout: float = 60) -> int:
@@ -183,7 +190,7 @@ def test_a_wap_cycle_on_snowflake(live: Live) -> None:
 
     # Write: the DAG's dbt configuration, every statement tagged with the run.
     assert dbt_build(config, run_id=RUN_A) == {"passed": 30, "failed": 0, "warned": 0}
-    assert execute(warehouse, f"select count(*) from {warehouse.name(write, MART)}")[0][0] == YEARS * ROWS_A_YEAR
+    assert execute(warehouse, f"select count(*) from {qualified_name(warehouse, write, MART)}")[0][0] == YEARS * ROWS_A_YEAR
     assert tagged_queries(warehouse, RUN_A) > 0
 
     # Audit: the 2022 rows are new; the schemas carry the same grants (both are the role's own).
@@ -194,9 +201,9 @@ def test_a_wap_cycle_on_snowflake(live: Live) -> None:
     assert not [f for f in report["swap_safety"] if f["severity"] == "block"], report["swap_safety"]
 
     # Grants: production gains one the write schema lacks; SHOW GRANTS reads it; "block" refuses the swap.
-    execute(warehouse, f"grant usage on schema {warehouse.name(prod)} to role public")
-    assert ("USAGE", "ROLE", "PUBLIC") in warehouse.schema_grants(prod)
-    assert ("USAGE", "ROLE", "PUBLIC") not in warehouse.schema_grants(write)
+    execute(warehouse, f"grant usage on schema {qualified_name(warehouse, prod)} to role public")
+    assert ("USAGE", "ROLE", "PUBLIC") in schema_grants(warehouse, prod)
+    assert ("USAGE", "ROLE", "PUBLIC") not in schema_grants(warehouse, write)
     approve = {"decision": "approve", "review_id": rid, "decided_by": "live-suite"}
     with pytest.raises(AirflowFailException, match=r"block the swap: .* grants USAGE to ROLE PUBLIC"):
         publish_task(RUN_A, approve)
@@ -208,15 +215,15 @@ def test_a_wap_cycle_on_snowflake(live: Live) -> None:
     config = live.config(WAP_GRANTS_ON_SWAP="copy")
     result = publish_task(RUN_A, approve)
     assert (result["outcome"], result["review_id"], result["previous_run_id"]) == ("published", rid, None)
-    assert execute(warehouse, f"select count(*) from {warehouse.name(prod, MART)}")[0][0] == YEARS * ROWS_A_YEAR
-    assert execute(warehouse, f"select count(*) from {warehouse.name(write, MART)}")[0][0] == PRODUCTION_ROWS
+    assert execute(warehouse, f"select count(*) from {qualified_name(warehouse, prod, MART)}")[0][0] == YEARS * ROWS_A_YEAR
+    assert execute(warehouse, f"select count(*) from {qualified_name(warehouse, write, MART)}")[0][0] == PRODUCTION_ROWS
     assert production_marker(warehouse, prod).run_id == RUN_A
-    assert ("USAGE", "ROLE", "PUBLIC") in warehouse.schema_grants(prod)  # readers kept their access
+    assert ("USAGE", "ROLE", "PUBLIC") in schema_grants(warehouse, prod)  # readers kept their access
     assert publish_task(RUN_A, approve)["outcome"] == "already published"  # a retry never swaps back
 
     # The first publish replaced a production WAP did not build: nothing to roll back to.
     with pytest.raises(PublishRefused, match="was the first"):
-        warehouse.rollback()
+        SnowflakePublisher(warehouse).rollback()
 
     # A second cycle, then the rollback puts run A back.
     assert dbt_build(config, run_id=RUN_B)["failed"] == 0
@@ -224,10 +231,10 @@ def test_a_wap_cycle_on_snowflake(live: Live) -> None:
     assert {entry["status"] for entry in report_b["relations"]} == {"unchanged"}
     result = publish_task(RUN_B, {"decision": "approve", "review_id": report_b["review_id"]})
     assert (result["outcome"], result["previous_run_id"]) == ("published", RUN_A)
-    assert warehouse.rollback() == (RUN_A, RUN_B)
+    assert SnowflakePublisher(warehouse).rollback() == (RUN_A, RUN_B)
     assert production_marker(warehouse, prod).run_id == RUN_A
     assert production_marker(warehouse, write).run_id == RUN_B
-    assert execute(warehouse, f"select count(*) from {warehouse.name(prod, MART)}")[0][0] == YEARS * ROWS_A_YEAR
+    assert execute(warehouse, f"select count(*) from {qualified_name(warehouse, prod, MART)}")[0][0] == YEARS * ROWS_A_YEAR
 
 
 def test_the_connection_is_built_from_the_variables() -> None:

@@ -19,6 +19,7 @@ from typing import Any, Literal
 
 from airflow.sdk.bases.notifier import BaseNotifier
 
+from wap.approval.protocol import APPROVAL_TASK_ID, AUDIT_TASK_ID, DECISION_XCOM_KEY
 from wap.slack import messages
 from wap.slack.messages import SlackMessage
 from wap.slack.notify import send
@@ -29,10 +30,6 @@ Kind = Literal["review_opened", "published", "rejected", "task_failed"]
 KINDS: tuple[str, ...] = ("review_opened", "published", "rejected", "task_failed")
 
 DEFAULT_BASE_URL = "http://localhost:8080"
-#: The task whose return value is the audit report with its ``review_id``, and the approval sensor's task and key.
-AUDIT_TASK_ID = "audit"
-APPROVAL_TASK_ID = "await_approval"
-DECISION_XCOM_KEY = "decision"
 
 
 def airflow_base_url() -> str:

@@ -12,6 +12,8 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote
 
+from wap.audit.report import headline
+
 #: How many changed relations a message lists before "and N more".
 MAX_RELATIONS = 10
 #: Slack's limits: a section's text, a header's text; the fallback is kept well below Slack's own cap.
@@ -94,16 +96,6 @@ def report_url(base_url: str, dag_id: str, run_id: str) -> str:
 
 
 # -- the report in a few lines ----------------------------------------------------------------------------------
-def headline(report: Mapping[str, Any]) -> str:
-    """Relation counts and row totals of the report's summary (unescaped)."""
-    s = report["summary"]
-    return (
-        f"{s['relations']} relations: {s['changed']} changed, {s['added']} added, {s['removed']} removed, "
-        f"{s['unchanged']} unchanged; rows {_n(s['rows_before'])} → {_n(s['rows_after'])} "
-        f"(+{_n(s['rows_added'])} added, -{_n(s['rows_removed'])} removed, {_n(s['rows_changed'])} changed)"
-    )
-
-
 def _relation_detail(entry: Mapping[str, Any]) -> str:
     rows = entry.get("rows") or {}
     status = entry.get("status")

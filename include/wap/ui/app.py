@@ -8,8 +8,8 @@ Routes (all need an authenticated Airflow user who may read the DAG; see :mod:`w
 - ``GET /wap/api/reviews/{dag_id}/{run_id}``: the same review as JSON (state, decision, report schema v1).
 
 Everything is read from Airflow's metadata database through the API server's session; the warehouse is never
-opened here. A decision goes through :func:`wap.reviews.decide`, the same code as ``wap approve``: only the open
-review, only by a user allowed to edit the approval Variable, only with the form token of that user's page.
+opened here. A decision goes through :func:`wap.approval.reviews.decide`, the same code as ``wap approve``: only
+the open review, only by a user allowed to edit the approval Variable, only with the form token of that user's page.
 """
 
 from __future__ import annotations
@@ -22,9 +22,9 @@ from airflow.api_fastapi.common.db.common import SessionDep as Session
 from fastapi import Depends, FastAPI, Form, HTTPException, Request, status
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 
+from wap.approval.protocol import decided_by_variable, value_for
+from wap.approval.reviews import Review, ReviewError, decide, describe, get_review, list_reviews, variable_value
 from wap.config import WapError, load_config
-from wap.review import decided_by_variable, value_for
-from wap.reviews import Review, ReviewError, decide, describe, get_review, list_reviews, variable_value
 from wap.ui import auth
 from wap.ui.pages import render
 

@@ -10,7 +10,7 @@ from markupsafe import Markup
 
 from wap.ui.chart import period_chart
 
-#: Review states (wap.reviews) and the CSS class of their badge.
+#: Review states (wap.approval.reviews) and the CSS class of their badge.
 STATE_CLASS = {
     "building": "grey",
     "pending": "amber",

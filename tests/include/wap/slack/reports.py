@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from wap.diff.report import build_report, review_id
+from wap.audit.report import build_report, review_id
 
 RUN_ID = "manual__2024-05-01T10:00:00+00:00"
 

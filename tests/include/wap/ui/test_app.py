@@ -14,9 +14,9 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
-from wap import reviews
-from wap.diff.report import build_report, review_id
-from wap.reviews import Review
+from wap.approval import reviews
+from wap.approval.reviews import Review
+from wap.audit.report import build_report, review_id
 from wap.ui import app as ui_app
 
 BIN = Path(sys.executable).parent

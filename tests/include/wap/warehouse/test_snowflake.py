@@ -11,9 +11,11 @@ from datetime import date, datetime, timedelta, timezone
 
 import pytest
 
+from wap.audit.dialect import DIALECTS, SnowflakeDialect, dialect_of
+from wap.audit.engine import DiffEngine
+from wap.audit.marker import write_marker
 from wap.config import ConfigError, WapConfig, load_config
-from wap.diff.dialect import DIALECTS
-from wap.diff.engine import DiffEngine
+from wap.local.demo import period_counts
 from wap.warehouse import open_warehouse
 from wap.warehouse.duckdb import DuckDBWarehouse
 from wap.warehouse.snowflake import SnowflakeWarehouse
@@ -49,7 +51,7 @@ def warehouse(snowflake_default: str) -> SnowflakeWarehouse:
 def test_open_warehouse_chooses_the_configured_adapter() -> None:
     snowflake = open_warehouse(snowflake_config("analytics"))
     assert isinstance(snowflake, SnowflakeWarehouse)
-    assert snowflake.dialect is DIALECTS["snowflake"]
+    assert dialect_of(snowflake) is DIALECTS["snowflake"]
     assert snowflake.database == "analytics"
     assert isinstance(open_warehouse(load_config({})), DuckDBWarehouse)
 
@@ -61,13 +63,16 @@ def test_snowflake_needs_the_database() -> None:
 
 def test_names_resolve_like_unquoted_identifiers() -> None:
     warehouse = SnowflakeWarehouse(snowflake_config("analytics"))
-    assert warehouse.name("develop_dwh", "_wap_marker") == '"ANALYTICS"."DEVELOP_DWH"."_WAP_MARKER"'
+    assert (
+        SnowflakeDialect.qualified(warehouse.database, "develop_dwh", "_wap_marker")
+        == '"ANALYTICS"."DEVELOP_DWH"."_WAP_MARKER"'
+    )
 
 
 def test_the_dialect_sql_whose_snowflake_semantics_fakesnow_cannot_show() -> None:
     """fakesnow runs these, but on DuckDB: MIN_BY's handling of NULL orders, HASH's values and OBJECT key order
     are Snowflake's own. The text is pinned so that a change to it is a decision (see the docstrings)."""
-    dialect = SnowflakeWarehouse.dialect
+    dialect = DIALECTS["snowflake"]
     assert dialect.sample("v", "o", "c", 5) == (
         "to_json(array_compact(min_by(case when c then v end, case when c then o end, 5)))"
     )
@@ -116,7 +121,7 @@ def read_marker(warehouse: SnowflakeWarehouse) -> list[tuple]:
 def test_write_marker_records_the_fingerprints(warehouse: SnowflakeWarehouse) -> None:
     before = datetime.now(timezone.utc).replace(tzinfo=None) - timedelta(minutes=1)  # TIMESTAMP_NTZ, in UTC
     fingerprints = [("*", None, None), ("sysselsetting_forholdstall", 2880, "-123456789012345678901"), ("v", 0, None)]
-    warehouse.write_marker(run_id="manual__2024-06-01T00:00:00", review_id="0123456789ab", fingerprints=fingerprints)
+    write_marker(warehouse, run_id="manual__2024-06-01T00:00:00", review_id="0123456789ab", fingerprints=fingerprints)
 
     rows = read_marker(warehouse)
     assert [row[:5] for row in rows] == [
@@ -134,8 +139,8 @@ def test_write_marker_records_the_fingerprints(warehouse: SnowflakeWarehouse) ->
 
 
 def test_write_marker_replaces_the_previous_marker(warehouse: SnowflakeWarehouse) -> None:
-    warehouse.write_marker(run_id="run-1", review_id="aaaaaaaaaaaa", fingerprints=[("*", None, None), ("t", 1, "1")])
-    warehouse.write_marker(run_id="run-2", review_id="bbbbbbbbbbbb", fingerprints=[("*", None, None), ("u", 2, "2")])
+    write_marker(warehouse, run_id="run-1", review_id="aaaaaaaaaaaa", fingerprints=[("*", None, None), ("t", 1, "1")])
+    write_marker(warehouse, run_id="run-2", review_id="bbbbbbbbbbbb", fingerprints=[("*", None, None), ("u", 2, "2")])
     assert [row[:5] for row in read_marker(warehouse)] == [
         ("run-2", "bbbbbbbbbbbb", "*", None, None),
         ("run-2", "bbbbbbbbbbbb", "u", 2, "2"),
@@ -145,14 +150,16 @@ def test_write_marker_replaces_the_previous_marker(warehouse: SnowflakeWarehouse
 def test_write_marker_binds_its_values(warehouse: SnowflakeWarehouse) -> None:
     """A relation name is catalog text, a run id Airflow's: neither can break out of the statement."""
     name = "x'); drop table develop_dwh._wap_marker; --"
-    warehouse.write_marker(run_id="it's %s", review_id="cccccccccccc", fingerprints=[("*", None, None), (name, 3, "h")])
+    write_marker(
+        warehouse, run_id="it's %s", review_id="cccccccccccc", fingerprints=[("*", None, None), (name, 3, "h")]
+    )
     assert [row[2] for row in read_marker(warehouse)] == ["*", name]
     assert {row[0] for row in read_marker(warehouse)} == {"it's %s"}
 
 
 def test_write_marker_needs_a_fingerprint(warehouse: SnowflakeWarehouse) -> None:
     with pytest.raises(ValueError, match="at least one fingerprint"):
-        warehouse.write_marker(run_id="r", review_id="dddddddddddd", fingerprints=[])
+        write_marker(warehouse, run_id="r", review_id="dddddddddddd", fingerprints=[])
 
 
 # -- period counts ----------------------------------------------------------------------------------------------
@@ -166,9 +173,9 @@ def test_period_counts(warehouse: SnowflakeWarehouse) -> None:
             "('0301', '2022'), ('0301', '2021'), ('1103', '2022'), ('1103', '2020'), ('4601', '2022')",
             [],
         )
-    counts = warehouse.period_counts("develop_dwh", "sysselsetting_forholdstall", "tid")
+    counts = period_counts(warehouse.config, "develop_dwh", "sysselsetting_forholdstall", "tid")
     assert counts == [("2020", 1), ("2021", 1), ("2022", 3)]
-    assert warehouse.period_counts("dwh", "sysselsetting_forholdstall", "tid") == []  # no such table
+    assert period_counts(warehouse.config, "dwh", "sysselsetting_forholdstall", "tid") == []  # no such table
 
 
 @pytest.mark.parametrize(
@@ -178,7 +185,7 @@ def test_period_counts(warehouse: SnowflakeWarehouse) -> None:
 def test_period_counts_refuses_anything_but_identifiers(schema: str, table: str, column: str) -> None:
     warehouse = SnowflakeWarehouse(snowflake_config("analytics"))  # refused before any connection
     with pytest.raises(ConfigError, match="not a valid SQL identifier"):
-        warehouse.period_counts(schema, table, column)
+        period_counts(warehouse.config, schema, table, column)
 
 
 # -- the diff on dbt-style (unquoted) schemas ---------------------------------------------------------------------
@@ -195,7 +202,7 @@ def test_diff_engine_on_the_warehouse_session(warehouse: SnowflakeWarehouse) -> 
     with warehouse.session(read_only=True) as query:
         engine = DiffEngine(
             query,
-            warehouse.dialect,
+            DIALECTS["snowflake"],
             config.write_schema,
             config.prod_schema,
             keys={"sysselsetting_forholdstall": ["ID"]},
@@ -221,8 +228,8 @@ def test_diff_keeps_awkward_column_names_in_samples(warehouse: SnowflakeWarehous
         for schema, value in (("develop_dwh", 2), ("dwh", 1)):
             query(f'create table {schema}."odd" ({spec})', [])
             query(f'insert into {schema}."odd" values (%s, %s, %s, %s, %s)', [1, value, value, value, value])
-        with_key = DiffEngine(query, warehouse.dialect, "develop_dwh", "dwh", keys={"odd": ["id"]}).diff()
-        without = DiffEngine(query, warehouse.dialect, "develop_dwh", "dwh").diff()
+        with_key = DiffEngine(query, DIALECTS["snowflake"], "develop_dwh", "dwh", keys={"odd": ["id"]}).diff()
+        without = DiffEngine(query, DIALECTS["snowflake"], "develop_dwh", "dwh").diff()
     (entry,) = with_key
     assert entry["column_changes"] == dict.fromkeys(names[1:], 1)
     new_row, old_row = ({"id": 1, **dict.fromkeys(names[1:], value)} for value in (2, 1))
@@ -238,6 +245,6 @@ def test_a_percent_in_a_name_survives_bound_values(warehouse: SnowflakeWarehouse
             query(f'create table {schema}."vekst %" ("id" int, "andel %s" int)', [])
             query(f'insert into {schema}."vekst %" values (%s, %s)', [1, value])
         assert query("""select '%', %s, '%s', "ID" from (select 1 as id)""", ["x"]) == [("%", "x", "%s", 1)]
-        (entry,) = DiffEngine(query, warehouse.dialect, "develop_dwh", "dwh", keys={"vekst %": ["id"]}).diff()
+        (entry,) = DiffEngine(query, DIALECTS["snowflake"], "develop_dwh", "dwh", keys={"vekst %": ["id"]}).diff()
     assert entry["column_changes"] == {"andel %s": 1}
     assert entry["samples"]["changed"] == [{"before": {"id": 1, "andel %s": 1}, "after": {"id": 1, "andel %s": 2}}]

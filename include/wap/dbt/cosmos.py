@@ -1,0 +1,196 @@
+"""The Cosmos configuration of the dbt project, shared by every DAG of the bundle.
+
+Rendering reads the manifest that `dbt parse` writes during set-up, so parsing a DAG never runs dbt and
+never opens a connection. Execution runs the dbt executable as a subprocess, locally and in the image alike.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from cosmos import ExecutionConfig, ProfileConfig, ProjectConfig, RenderConfig
+from cosmos.constants import ExecutionMode, InvocationMode, LoadMode, TestBehavior
+from cosmos.exceptions import CosmosValueError
+from cosmos.profiles import (
+    SnowflakeEncryptedPrivateKeyFilePemProfileMapping,
+    SnowflakeEncryptedPrivateKeyPemProfileMapping,
+    SnowflakePrivateKeyFilePemProfileMapping,
+    SnowflakePrivateKeyPemProfileMapping,
+    SnowflakeUserPasswordProfileMapping,
+)
+from cosmos.profiles.snowflake.base import SnowflakeBaseProfileMapping
+
+from wap.dbt.results import push_test_results
+
+if TYPE_CHECKING:
+    from wap.config import WapConfig
+
+DBT_PROJECT_NAME = "wap_dwh"
+DBT_PROFILE_NAME = "wap_dwh"
+SNOWFLAKE_TARGET = "snowflake"
+
+#: The environment variable the Snowflake profile reads its ``query_tag`` from (dbt-snowflake sets it as the
+#: session's QUERY_TAG, so every statement of the task carries it).
+QUERY_TAG_ENV = "WAP_QUERY_TAG"
+#: Its value in each dbt task: an Airflow template (Cosmos' ``env`` is a templated field), rendered when the task
+#: runs, so the tag names this run. JSON, for ``query_history`` filters such as
+#: ``try_parse_json(query_tag):run_id::varchar = '<run id>'``. ``tojson`` escapes whatever a run id holds.
+QUERY_TAG_TEMPLATE = '{{ {"app": "wap", "dag_id": dag.dag_id, "run_id": run_id, "task_id": task.task_id} | tojson }}'
+#: How the profile reads it; unset or empty (dbt run by hand), dbt-snowflake sets no tag.
+QUERY_TAG_PROFILE_VALUE = f"{{{{ env_var('{QUERY_TAG_ENV}', '') }}}}"
+
+
+def dbt_vars(config: WapConfig) -> dict[str, str]:
+    """The dbt vars every invocation gets: where to build, and where the landing data lives."""
+    values = {"wap_write_schema": config.write_schema}
+    if config.landing_database:
+        values["landing_database"] = config.landing_database
+    return values
+
+
+def dbt_env(config: WapConfig) -> dict[str, str]:
+    """Environment for the dbt subprocess, read by `dbt/profiles.yml`."""
+    return {
+        "WAP_WAREHOUSE": config.warehouse,
+        "WAP_DUCKDB_PATH": str(config.duckdb_path),
+        "WAP_WRITE_SCHEMA": config.write_schema,
+        "DBT_SEND_ANONYMOUS_USAGE_STATS": "False",
+    }
+
+
+def task_env(config: WapConfig) -> dict[str, str]:
+    """Environment of the Cosmos dbt tasks: :func:`dbt_env`, and on Snowflake the query tag template."""
+    env = dbt_env(config)
+    if config.warehouse == "snowflake":
+        env[QUERY_TAG_ENV] = QUERY_TAG_TEMPLATE
+    return env
+
+
+def project_config(config: WapConfig) -> ProjectConfig:
+    return ProjectConfig(
+        dbt_project_path=config.dbt_project_dir,
+        manifest_path=config.dbt_manifest_path,
+        project_name=DBT_PROJECT_NAME,
+        install_dbt_deps=False,
+        dbt_vars=dbt_vars(config),
+        env_vars=task_env(config),
+    )
+
+
+def profile_config(config: WapConfig) -> ProfileConfig:
+    """DuckDB: the `duckdb` target of dbt/profiles.yml. Snowflake: mapped from the Airflow connection.
+
+    On Snowflake the profile builds into the write schema of ``WAP_DATABASE`` and tags every statement with the
+    run (:data:`QUERY_TAG_ENV`); account, user, warehouse, role and the credentials come from the connection.
+    """
+    if config.warehouse == "snowflake":
+        return ProfileConfig(
+            profile_name=DBT_PROFILE_NAME,
+            target_name=SNOWFLAKE_TARGET,
+            profile_mapping=SnowflakeConnectionProfileMapping(
+                conn_id=config.snowflake_conn_id,
+                profile_args={
+                    "database": config.snowflake_database,
+                    "schema": config.write_schema,
+                    "query_tag": QUERY_TAG_PROFILE_VALUE,
+                },
+            ),
+        )
+    return ProfileConfig(
+        profile_name=DBT_PROFILE_NAME,
+        target_name="duckdb",
+        profiles_yml_filepath=config.dbt_project_dir / "profiles.yml",
+    )
+
+
+def execution_config(config: WapConfig) -> ExecutionConfig:
+    return ExecutionConfig(
+        execution_mode=ExecutionMode.LOCAL,
+        invocation_mode=InvocationMode.SUBPROCESS,
+        dbt_executable_path=config.dbt_executable,
+    )
+
+
+def render_config(config: WapConfig) -> RenderConfig:
+    # No Airflow assets from the write stage: develop_dwh is unpublished, so nothing downstream may react
+    # to it. Consumers of the published data follow the publish step instead.
+    return RenderConfig(
+        emit_datasets=False,
+        load_method=LoadMode.DBT_MANIFEST,
+        test_behavior=TestBehavior.AFTER_EACH,
+        invocation_mode=InvocationMode.SUBPROCESS,
+        dbt_executable_path=config.dbt_executable,
+    )
+
+
+def operator_args(config: WapConfig) -> dict[str, Any]:
+    """Arguments for every dbt task: test counts to XCom for the audit; on DuckDB, the 1-slot pool."""
+    return {"callback": push_test_results, "pool": config.warehouse_task_pool}
+
+
+class SnowflakeConnectionProfileMapping(SnowflakeBaseProfileMapping):
+    """A Snowflake connection as a dbt profile, by the Cosmos mapping its credentials call for.
+
+    Chosen when the profile is rendered (in the task), never when the DAG is parsed, as the provider's hook reads
+    the connection: a ``private_key_content`` or ``private_key_file`` extra means key-pair authentication, and then
+    the connection's password, if any, is the key's passphrase; otherwise user and password. Secrets reach dbt as
+    environment variables, never in the profile file. The ``protocol`` extra, which no Cosmos mapping reads (a
+    proxy or an emulator on plain HTTP), is passed through when present, and a ``port`` given as text becomes a
+    number.
+    """
+
+    airflow_connection_type: str = "snowflake"
+    dbt_profile_type: str = "snowflake"
+    required_fields: ClassVar[list[str]] = ["account", "user", "database", "warehouse", "schema"]
+    passthrough_extras: ClassVar[tuple[str, ...]] = ("protocol",)
+
+    _mapping: SnowflakeBaseProfileMapping | None = None
+
+    @property
+    def mapping(self) -> SnowflakeBaseProfileMapping:
+        """The Cosmos mapping for the connection's credentials (the connection is read once, on first use)."""
+        if self._mapping is None:
+            if self.conn.conn_type != self.airflow_connection_type:
+                kind, wanted = self.conn.conn_type, self.airflow_connection_type
+                raise CosmosValueError(f"connection {self.conn_id!r} is of type {kind!r}, not {wanted!r}")
+            extra = self._extra()
+            key = "content" if extra.get("private_key_content") else "file" if extra.get("private_key_file") else ""
+            passphrase = bool(self.conn.password)
+            mapping_class: type[SnowflakeBaseProfileMapping] = {
+                ("content", True): SnowflakeEncryptedPrivateKeyPemProfileMapping,
+                ("content", False): SnowflakePrivateKeyPemProfileMapping,
+                ("file", True): SnowflakeEncryptedPrivateKeyFilePemProfileMapping,
+                ("file", False): SnowflakePrivateKeyFilePemProfileMapping,
+            }.get((key, passphrase), SnowflakeUserPasswordProfileMapping)
+            mapping = mapping_class(self.conn_id, self.profile_args, dbt_config_vars=self.dbt_config_vars)
+            if not mapping.can_claim_connection():
+                missing = [name for name in mapping.required_fields if not mapping.get_dbt_value(name)]
+                raise CosmosValueError(
+                    f"connection {self.conn_id!r} cannot be mapped to a dbt profile by {mapping_class.__name__}: "
+                    f"it lacks {', '.join(missing) or 'a required field'} (extras: account, warehouse; "
+                    "login; password, or a private_key_content / private_key_file extra)"
+                )
+            self._mapping = mapping
+        return self._mapping
+
+    def _extra(self) -> dict[str, Any]:
+        """The connection's extras, with the long ``extra__snowflake__`` names shortened as Cosmos does."""
+        return {key.replace("extra__snowflake__", "", 1): value for key, value in self.conn.extra_dejson.items()}
+
+    def can_claim_connection(self) -> bool:
+        try:
+            return self.mapping.can_claim_connection()
+        except CosmosValueError:
+            return False
+
+    @property
+    def profile(self) -> dict[str, Any]:
+        extra = self._extra()
+        profile = {**self.mapping.profile, **{name: extra[name] for name in self.passthrough_extras if extra.get(name)}}
+        if isinstance(profile.get("port"), str) and profile["port"].strip().isdigit():
+            profile["port"] = int(profile["port"])  # extras from a URI are text; dbt-snowflake wants a number
+        return profile
+
+    @property
+    def env_vars(self) -> dict[str, str]:
+        return self.mapping.env_vars

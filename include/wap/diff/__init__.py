@@ -1,1 +1,0 @@
-"""The audit's diff of the write schema against production, run inside the warehouse."""

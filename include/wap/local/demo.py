@@ -1,0 +1,84 @@
+"""The demo's starting point on the embedded warehouse: production built through 2021, a 2022 load waiting.
+
+Used by `make demo` (through `wap demo reset`) and by the integration tests, so both start from the same state.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import subprocess
+from typing import TYPE_CHECKING
+
+from wap.audit.dialect import dialect_of, quote
+from wap.audit.engine import read_catalog
+from wap.config import WapError, validate_identifier
+from wap.dbt.cosmos import dbt_env
+from wap.local.landing import FIRST_YEAR, LAST_YEAR, PRODUCTION_THROUGH, generate_rows, load_landing
+from wap.warehouse import open_warehouse
+
+if TYPE_CHECKING:
+    from wap.config import WapConfig
+
+log = logging.getLogger(__name__)
+
+#: The demo's published table, whose rows per year `wap series` shows.
+PUBLISHED_TABLE = "sysselsetting_forholdstall"
+
+
+class DemoError(WapError):
+    """The demo warehouse could not be prepared; the message carries dbt's output."""
+
+
+def build_production_directly(config: WapConfig) -> None:
+    """`dbt build` straight into the production schema: only for seeding a demo, never the WAP path."""
+    command = [
+        config.dbt_executable,
+        "build",
+        "--project-dir",
+        str(config.dbt_project_dir),
+        "--profiles-dir",
+        str(config.dbt_project_dir),
+        "--target",
+        "duckdb",
+        "--vars",
+        json.dumps({"wap_write_schema": config.prod_schema}),
+        # Its own target path: the manifest Cosmos renders from (dbt/target) stays as `dbt parse` wrote it.
+        "--target-path",
+        str(config.duckdb_path.parent / "dbt-target-production"),
+    ]
+    result = subprocess.run(command, env={**os.environ, **dbt_env(config)}, capture_output=True, text=True, check=False)
+    if result.returncode != 0:
+        raise DemoError(f"dbt build of the demo production schema failed:\n{result.stdout[-4000:]}")
+
+
+def reset_demo_warehouse(config: WapConfig) -> None:
+    """Recreate the embedded warehouse: landing through 2021, `dwh` built from it, then the 2022 landing load."""
+    if config.warehouse != "duckdb":
+        raise DemoError("the demo data is for the embedded warehouse only (WAP_WAREHOUSE=duckdb)")
+    for path in (config.duckdb_path, config.duckdb_path.with_name(config.duckdb_path.name + ".wal")):
+        path.unlink(missing_ok=True)
+    warehouse = open_warehouse(config)
+    load_landing(warehouse, generate_rows(FIRST_YEAR, PRODUCTION_THROUGH))
+    build_production_directly(config)
+    load_landing(warehouse, generate_rows(PRODUCTION_THROUGH + 1, LAST_YEAR))
+
+
+def period_counts(config: WapConfig, schema: str, table: str, period_column: str) -> list[tuple[object, int]]:
+    """Rows per value of ``period_column`` in ``schema.table``, in order; empty if the table is missing."""
+    for value, name in ((schema, "schema"), (table, "table"), (period_column, "column")):
+        validate_identifier(value, name)
+    if config.warehouse == "duckdb" and not config.duckdb_path.exists():
+        return []
+    warehouse = open_warehouse(config)
+    dialect = dialect_of(warehouse)
+    with warehouse.session(read_only=True) as query:
+        relation = read_catalog(query, dialect, [schema])[schema].get(table.lower())
+        if relation is None:
+            return []
+        column = next((name for name in relation.column_types if name.lower() == period_column.lower()), None)
+        if column is None:
+            return []
+        sql = f"select {quote(column)}, count(*) from {dialect.relation(schema, relation.name)} group by 1 order by 1"
+        return query(sql, [])

@@ -1,0 +1,76 @@
+"""The publish task on Snowflake: ``ALTER SCHEMA ... SWAP WITH`` through ``SQLExecuteQueryOperator``.
+
+The guards of :mod:`wap.publish.guards` run right before the swap (a retry after a successful swap is a no-op), and
+the markers are checked after it. Snowflake's swap is one atomic, metadata-only statement.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from airflow.providers.common.sql.operators.sql import SQLExecuteQueryOperator
+
+from wap.publish import failpoints
+
+
+class SnowflakePublishOperator(SQLExecuteQueryOperator):
+    """Publish the approved review of this run on Snowflake (``snowflake_default`` unless configured)."""
+
+    def __init__(self, *, approval_task_id: str = "await_approval", **kwargs: Any) -> None:
+        from wap.config import load_config
+        from wap.publish.snowflake import SnowflakePublisher
+        from wap.warehouse.snowflake import SnowflakeWarehouse
+
+        config = load_config()
+        kwargs.setdefault("conn_id", config.snowflake_conn_id)
+        kwargs.setdefault("sql", SnowflakePublisher(SnowflakeWarehouse(config)).swap_sql())
+        super().__init__(autocommit=True, **kwargs)
+        self.approval_task_id = approval_task_id
+
+    def execute(self, context: Any) -> dict[str, Any]:
+        from airflow.sdk.exceptions import AirflowFailException
+
+        from wap.approval.protocol import DECISION_XCOM_KEY, approved_review_id
+        from wap.audit.swap_safety import schema_findings
+        from wap.config import load_config
+        from wap.publish.grants import copy_grants
+        from wap.publish.guards import PublishRefused
+        from wap.publish.snowflake import SnowflakePublisher
+        from wap.warehouse.snowflake import SnowflakeWarehouse
+
+        decision = context["ti"].xcom_pull(task_ids=self.approval_task_id, key=DECISION_XCOM_KEY) or {}
+        review_id = approved_review_id(decision)
+        if review_id is None:
+            raise AirflowFailException(f"no approval to publish (decision: {decision!r}): refusing")
+        run_id = context["run_id"]
+        warehouse = SnowflakeWarehouse(load_config())
+        publisher = SnowflakePublisher(warehouse)
+        try:
+            already, previous = publisher.check_publish(run_id=run_id, review_id=review_id)
+            if already:
+                self.log.info("Run %s was published already (a retry after the swap): no second swap", run_id)
+                if publisher.complete_publish(run_id=run_id, review_id=review_id):
+                    self.log.info("Recorded the publish, which the crashed attempt had not")
+                return {"outcome": "already published", "run_id": run_id, "review_id": review_id}
+            findings = schema_findings(warehouse)
+            for finding in findings:
+                self.log.warning("Swap safety (%s): %s", finding["severity"], finding["message"])
+            blocking = [finding["message"] for finding in findings if finding["severity"] == "block"]
+            if blocking:
+                raise PublishRefused("swap-safety checks block the swap: " + "; ".join(blocking))
+            if warehouse.config.grants_on_swap == "copy":
+                for statement in copy_grants(warehouse):
+                    self.log.info("Copied a grant of production before the swap: %s", statement)
+            self.log.info("Guards passed; swapping: %s", self.sql)
+            super().execute(context)
+            failpoints.crash_if_armed("publish.after_swap")
+            publisher.finish_publish(run_id=run_id, review_id=review_id, previous=previous)
+        except PublishRefused as refusal:
+            raise AirflowFailException(str(refusal)) from refusal
+        return {
+            "outcome": "published",
+            "run_id": run_id,
+            "review_id": review_id,
+            "previous_run_id": previous.run_id if previous else None,
+            "decided_by": decision.get("decided_by"),
+        }

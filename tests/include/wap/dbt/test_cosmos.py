@@ -1,0 +1,230 @@
+"""The Cosmos configuration: DuckDB from dbt/profiles.yml; Snowflake mapped from ``snowflake_default`` when a task
+runs (never at parse time), by password or key pair, into the write schema, tagged with the run."""
+
+from __future__ import annotations
+
+import base64
+import json
+from typing import Any
+
+import pytest
+from cosmos.exceptions import CosmosValueError
+
+from wap.config import PROJECT_DIR, WapConfig, load_config
+from wap.dbt.cosmos import (
+    QUERY_TAG_ENV,
+    SnowflakeConnectionProfileMapping,
+    dbt_env,
+    profile_config,
+    project_config,
+    task_env,
+)
+
+PEM = "-----BEGIN PRIVATE KEY-----\nMIIEvQIBADANBgkqhkiG9w0BAQEFAASC\n-----END PRIVATE KEY-----\n"
+RUN_ID = "scheduled__2026-03-01T06:00:00+00:00"
+
+
+def snowflake_config(**env: str) -> WapConfig:
+    return load_config({"WAP_WAREHOUSE": "snowflake", "WAP_DATABASE": "analytics", **env})
+
+
+def set_connection(monkeypatch: pytest.MonkeyPatch, password: str | None = "s3cret-pw", **extra: Any) -> None:
+    connection: dict[str, Any] = {"conn_type": "snowflake", "login": "wap_user"}
+    if password is not None:
+        connection["password"] = password
+    connection["extra"] = {"account": "xy12345.eu-west-1", "warehouse": "TRANSFORMING", "role": "TRANSFORMER", **extra}
+    monkeypatch.setenv("AIRFLOW_CONN_SNOWFLAKE_DEFAULT", json.dumps(connection))
+
+
+def snowflake_mapping() -> SnowflakeConnectionProfileMapping:
+    mapping = profile_config(snowflake_config()).profile_mapping
+    assert isinstance(mapping, SnowflakeConnectionProfileMapping)
+    return mapping
+
+
+# -- DuckDB: unchanged ------------------------------------------------------------------------------------------
+
+
+def test_duckdb_uses_the_duckdb_target_of_the_project_profiles() -> None:
+    config = load_config({})
+    profile = profile_config(config)
+    assert (profile.profile_name, profile.target_name) == ("wap_dwh", "duckdb")
+    assert profile.profiles_yml_filepath == PROJECT_DIR / "dbt" / "profiles.yml"
+    assert profile.profile_mapping is None
+    assert task_env(config) == dbt_env(config)
+    assert QUERY_TAG_ENV not in project_config(config).env_vars
+
+
+# -- Snowflake: which Cosmos mapping, and what it renders ---------------------------------------------------------
+
+
+def test_building_the_snowflake_profile_reads_no_connection(monkeypatch: pytest.MonkeyPatch) -> None:
+    """DAG parsing must not need the connection: it is read when a task renders the profile."""
+    monkeypatch.delenv("AIRFLOW_CONN_SNOWFLAKE_DEFAULT", raising=False)
+    profile = profile_config(snowflake_config())
+    assert (profile.profile_name, profile.target_name) == ("wap_dwh", "snowflake")
+    assert profile.get_profile_type() == "snowflake"
+    from airflow.sdk.exceptions import AirflowNotFoundException
+
+    with pytest.raises(AirflowNotFoundException, match="snowflake_default"):  # only now; it is not defined here
+        _ = profile.profile_mapping.profile
+
+
+def test_user_and_password(monkeypatch: pytest.MonkeyPatch) -> None:
+    set_connection(monkeypatch)
+    mapping = snowflake_mapping()
+    assert type(mapping.mapping).__name__ == "SnowflakeUserPasswordProfileMapping"
+    assert mapping.profile == {
+        "type": "snowflake",
+        "account": "xy12345.eu-west-1",
+        "user": "wap_user",
+        "password": "{{ env_var('COSMOS_CONN_SNOWFLAKE_PASSWORD') }}",
+        "warehouse": "TRANSFORMING",
+        "role": "TRANSFORMER",
+        "database": "analytics",
+        "schema": "develop_dwh",
+        "query_tag": "{{ env_var('WAP_QUERY_TAG', '') }}",
+        "threads": 4,
+    }
+    assert mapping.env_vars == {"COSMOS_CONN_SNOWFLAKE_PASSWORD": "s3cret-pw"}
+    assert mapping.can_claim_connection()
+
+
+def test_the_profile_file_holds_no_secret(monkeypatch: pytest.MonkeyPatch, tmp_path) -> None:
+    set_connection(monkeypatch, password="p@ss-not-in-files")
+    with profile_config(snowflake_config()).ensure_profile(desired_profile_path=tmp_path / "profiles.yml") as (
+        path,
+        env,
+    ):
+        text = path.read_text()
+    assert "p@ss-not-in-files" not in text and "COSMOS_CONN_SNOWFLAKE_PASSWORD" in text
+    assert env == {"COSMOS_CONN_SNOWFLAKE_PASSWORD": "p@ss-not-in-files"}
+
+
+@pytest.mark.parametrize(
+    ("extra", "password", "mapping_name", "secrets"),
+    [
+        ({"private_key_content": base64.b64encode(PEM.encode()).decode()}, None,
+         "SnowflakePrivateKeyPemProfileMapping", {"COSMOS_CONN_SNOWFLAKE_PRIVATE_KEY": PEM}),
+        ({"private_key_content": PEM}, "key-passphrase",
+         "SnowflakeEncryptedPrivateKeyPemProfileMapping",
+         {"COSMOS_CONN_SNOWFLAKE_PRIVATE_KEY": PEM, "COSMOS_CONN_SNOWFLAKE_PRIVATE_KEY_PASSPHRASE": "key-passphrase"}),
+        ({"private_key_file": "/keys/rsa_key.p8"}, None, "SnowflakePrivateKeyFilePemProfileMapping", {}),
+        ({"private_key_file": "/keys/rsa_key.p8"}, "key-passphrase",
+         "SnowflakeEncryptedPrivateKeyFilePemProfileMapping",
+         {"COSMOS_CONN_SNOWFLAKE_PRIVATE_KEY_PASSPHRASE": "key-passphrase"}),
+    ],
+)  # fmt: skip
+def test_a_private_key_means_key_pair_authentication(
+    monkeypatch: pytest.MonkeyPatch, extra: dict, password: str | None, mapping_name: str, secrets: dict
+) -> None:
+    """As the provider's hook reads the connection: with a key, the password (if any) is the key's passphrase."""
+    set_connection(monkeypatch, password=password, **extra)
+    mapping = snowflake_mapping()
+    assert type(mapping.mapping).__name__ == mapping_name
+    assert mapping.env_vars == secrets
+    profile = mapping.profile
+    assert "password" not in profile
+    for name in secrets:  # every secret reaches dbt by an environment variable, never in the file
+        field = name.removeprefix("COSMOS_CONN_SNOWFLAKE_").lower()
+        assert profile[field] == f"{{{{ env_var('{name}') }}}}"
+    if "private_key_file" in str(extra):
+        assert profile["private_key_path"] == "/keys/rsa_key.p8"
+    assert (profile["database"], profile["schema"], profile["warehouse"]) == (
+        "analytics",
+        "develop_dwh",
+        "TRANSFORMING",
+    )
+
+
+def test_the_old_long_names_of_the_extras(monkeypatch: pytest.MonkeyPatch) -> None:
+    extra = {"account": "xy12345", "warehouse": "TRANSFORMING", "role": "TRANSFORMER", "private_key_file": "/k.p8"}
+    connection = {"conn_type": "snowflake", "login": "wap_user", "password": "key-passphrase"}
+    connection["extra"] = {f"extra__snowflake__{name}": value for name, value in extra.items()}
+    monkeypatch.setenv("AIRFLOW_CONN_SNOWFLAKE_DEFAULT", json.dumps(connection))
+    mapping = snowflake_mapping()
+    assert type(mapping.mapping).__name__ == "SnowflakeEncryptedPrivateKeyFilePemProfileMapping"
+    assert (mapping.profile["account"], mapping.profile["private_key_path"]) == ("xy12345", "/k.p8")
+
+
+def test_the_write_schema_and_database_come_from_the_configuration(monkeypatch: pytest.MonkeyPatch) -> None:
+    set_connection(monkeypatch, database="SOMEWHERE_ELSE", schema="PUBLIC")
+    mapping = profile_config(snowflake_config(WAP_WRITE_SCHEMA="staging_build", WAP_DATABASE="dw")).profile_mapping
+    assert (mapping.profile["database"], mapping.profile["schema"]) == ("dw", "staging_build")
+
+
+def test_host_port_and_protocol_pass_through_only_when_set(monkeypatch: pytest.MonkeyPatch) -> None:
+    set_connection(monkeypatch)
+    assert not {"host", "port", "protocol"} & set(snowflake_mapping().profile)
+    set_connection(monkeypatch, host="127.0.0.1", port=8123, protocol="http")
+    profile = snowflake_mapping().profile
+    assert (profile["host"], profile["port"], profile["protocol"]) == ("127.0.0.1", 8123, "http")
+    set_connection(monkeypatch, host="127.0.0.1", port="8123")  # as a connection URI gives it: text
+    assert snowflake_mapping().profile["port"] == 8123
+
+
+def test_a_connection_it_cannot_map_is_refused_with_the_reason(monkeypatch: pytest.MonkeyPatch) -> None:
+    connection = {"conn_type": "snowflake", "login": "wap_user", "password": "pw", "extra": {"account": "xy12345"}}
+    monkeypatch.setenv("AIRFLOW_CONN_SNOWFLAKE_DEFAULT", json.dumps(connection))
+    with pytest.raises(CosmosValueError, match=r"'snowflake_default' .* lacks warehouse"):
+        _ = snowflake_mapping().profile
+    assert not snowflake_mapping().can_claim_connection()
+    connection = {"conn_type": "postgres", "login": "wap_user", "password": "pw"}
+    monkeypatch.setenv("AIRFLOW_CONN_SNOWFLAKE_DEFAULT", json.dumps(connection))
+    with pytest.raises(CosmosValueError, match="'snowflake_default' is of type 'postgres', not 'snowflake'"):
+        _ = snowflake_mapping().env_vars
+
+
+# -- the query tag: per run, per task ---------------------------------------------------------------------------
+
+
+def write_group(config: WapConfig) -> Any:
+    """The write stage as wap_dwh builds it."""
+    from airflow.sdk import DAG
+    from cosmos import DbtTaskGroup
+
+    from wap.dbt import cosmos as dbt_config
+
+    with DAG("wap_dwh", schedule=None) as dag:
+        DbtTaskGroup(
+            group_id="write",
+            project_config=dbt_config.project_config(config),
+            profile_config=dbt_config.profile_config(config),
+            execution_config=dbt_config.execution_config(config),
+            render_config=dbt_config.render_config(config),
+            operator_args=dbt_config.operator_args(config),
+        )
+    return dag
+
+
+@pytest.mark.parametrize("run_id", [RUN_ID, 'manual__it\'s "quoted" <&>'])
+def test_each_dbt_task_renders_a_query_tag_naming_its_run(monkeypatch: pytest.MonkeyPatch, run_id: str) -> None:
+    monkeypatch.delenv("AIRFLOW_CONN_SNOWFLAKE_DEFAULT", raising=False)  # rendering the DAG needs none
+    dag = write_group(snowflake_config())
+    task = dag.get_task("write.sysselsetting_forholdstall.run")
+    task.render_template_fields({"dag": dag, "task": task, "run_id": run_id})
+    assert json.loads(task.env[QUERY_TAG_ENV]) == {
+        "app": "wap",
+        "dag_id": "wap_dwh",
+        "run_id": run_id,
+        "task_id": "write.sysselsetting_forholdstall.run",
+    }
+    assert task.profile_config.profile_mapping.profile_args["query_tag"] == "{{ env_var('WAP_QUERY_TAG', '') }}"
+
+
+def test_dbt_reads_the_query_tag_as_text(monkeypatch: pytest.MonkeyPatch) -> None:
+    """dbt renders profiles natively; a JSON tag must stay a string (dbt-snowflake's ``query_tag: str``)."""
+    import os
+
+    from dbt.config.renderer import ProfileRenderer
+    from dbt_common.context import set_invocation_context
+
+    tag = json.dumps({"app": "wap", "run_id": RUN_ID})
+    renderer = ProfileRenderer({})
+    query_tag = profile_config(snowflake_config()).profile_mapping.profile_args["query_tag"]
+    monkeypatch.setenv(QUERY_TAG_ENV, tag)
+    set_invocation_context(os.environ)
+    assert renderer.render_value(query_tag) == tag
+    monkeypatch.delenv(QUERY_TAG_ENV)
+    set_invocation_context(os.environ)
+    assert renderer.render_value(query_tag) == ""  # dbt-snowflake then sets no QUERY_TAG
