@@ -55,7 +55,7 @@ REQUIRED = ("SNOWFLAKE_ACCOUNT", "SNOWFLAKE_USER", "SNOWFLAKE_DATABASE", "SNOWFL
 CREDENTIALS = ("SNOWFLAKE_PASSWORD", "SNOWFLAKE_PRIVATE_KEY_FILE", "SNOWFLAKE_PRIVATE_KEY")
 
 
-def qualified_name(warehouse: SnowflakeWarehouse, *identifiers: str) -> str:
+def named(warehouse: SnowflakeWarehouse, *identifiers: str) -> str:
     return SnowflakeDialect.qualified(warehouse.database, *identifiers)
 
 
@@ -151,7 +151,7 @@ def live() -> Iterator[Live]:
             yield state
         finally:
             for schema in created:
-                execute(warehouse, f"drop schema if exists {qualified_name(warehouse, schema)} cascade")
+                execute(warehouse, f"drop schema if exists {named(warehouse, schema)} cascade")
 
 
 def production_marker(warehouse: SnowflakeWarehouse, schema: str) -> Any:
@@ -190,7 +190,7 @@ def test_a_wap_cycle_on_snowflake(live: Live) -> None:
 
     # Write: the DAG's dbt configuration, every statement tagged with the run.
     assert dbt_build(config, run_id=RUN_A) == {"passed": 30, "failed": 0, "warned": 0}
-    assert execute(warehouse, f"select count(*) from {qualified_name(warehouse, write, MART)}")[0][0] == YEARS * ROWS_A_YEAR
+    assert execute(warehouse, f"select count(*) from {named(warehouse, write, MART)}")[0][0] == YEARS * ROWS_A_YEAR
     assert tagged_queries(warehouse, RUN_A) > 0
 
     # Audit: the 2022 rows are new; the schemas carry the same grants (both are the role's own).
@@ -201,7 +201,7 @@ def test_a_wap_cycle_on_snowflake(live: Live) -> None:
     assert not [f for f in report["swap_safety"] if f["severity"] == "block"], report["swap_safety"]
 
     # Grants: production gains one the write schema lacks; SHOW GRANTS reads it; "block" refuses the swap.
-    execute(warehouse, f"grant usage on schema {qualified_name(warehouse, prod)} to role public")
+    execute(warehouse, f"grant usage on schema {named(warehouse, prod)} to role public")
     assert ("USAGE", "ROLE", "PUBLIC") in schema_grants(warehouse, prod)
     assert ("USAGE", "ROLE", "PUBLIC") not in schema_grants(warehouse, write)
     approve = {"decision": "approve", "review_id": rid, "decided_by": "live-suite"}
@@ -215,8 +215,8 @@ def test_a_wap_cycle_on_snowflake(live: Live) -> None:
     config = live.config(WAP_GRANTS_ON_SWAP="copy")
     result = publish_task(RUN_A, approve)
     assert (result["outcome"], result["review_id"], result["previous_run_id"]) == ("published", rid, None)
-    assert execute(warehouse, f"select count(*) from {qualified_name(warehouse, prod, MART)}")[0][0] == YEARS * ROWS_A_YEAR
-    assert execute(warehouse, f"select count(*) from {qualified_name(warehouse, write, MART)}")[0][0] == PRODUCTION_ROWS
+    assert execute(warehouse, f"select count(*) from {named(warehouse, prod, MART)}")[0][0] == YEARS * ROWS_A_YEAR
+    assert execute(warehouse, f"select count(*) from {named(warehouse, write, MART)}")[0][0] == PRODUCTION_ROWS
     assert production_marker(warehouse, prod).run_id == RUN_A
     assert ("USAGE", "ROLE", "PUBLIC") in schema_grants(warehouse, prod)  # readers kept their access
     assert publish_task(RUN_A, approve)["outcome"] == "already published"  # a retry never swaps back
@@ -234,7 +234,7 @@ def test_a_wap_cycle_on_snowflake(live: Live) -> None:
     assert SnowflakePublisher(warehouse).rollback() == (RUN_A, RUN_B)
     assert production_marker(warehouse, prod).run_id == RUN_A
     assert production_marker(warehouse, write).run_id == RUN_B
-    assert execute(warehouse, f"select count(*) from {qualified_name(warehouse, prod, MART)}")[0][0] == YEARS * ROWS_A_YEAR
+    assert execute(warehouse, f"select count(*) from {named(warehouse, prod, MART)}")[0][0] == YEARS * ROWS_A_YEAR
 
 
 def test_the_connection_is_built_from_the_variables() -> None:
