@@ -160,7 +160,7 @@ class Dialect:
 
 
 class SnowflakeDialect(Dialect):
-    """Snowflake's SQL, run against fakesnow in the tests (``tests/include/wap/diff/test_engine.py``).
+    """Snowflake's SQL, run against fakesnow in the tests (``tests/include/wap/audit/test_engine.py``).
 
     The placeholder is the connector's default paramstyle (``pyformat``), which ``SnowflakeHook`` keeps.
     """
