@@ -14,7 +14,6 @@ from typing import TYPE_CHECKING
 from wap.audit.dialect import dialect_of, quote
 from wap.audit.engine import read_catalog
 from wap.config import WapError, validate_identifier
-from wap.dbt.cosmos import dbt_env
 from wap.local.landing import FIRST_YEAR, LAST_YEAR, PRODUCTION_THROUGH, generate_rows, load_landing
 from wap.warehouse import open_warehouse
 
@@ -33,6 +32,8 @@ class DemoError(WapError):
 
 def build_production_directly(config: WapConfig) -> None:
     """`dbt build` straight into the production schema: only for seeding a demo, never the WAP path."""
+    from wap.dbt.cosmos import dbt_env  # imports Cosmos, and with it Airflow: only when dbt runs
+
     command = [
         config.dbt_executable,
         "build",
