@@ -28,8 +28,10 @@ def _prepare(path: Path, n: int) -> None:
 
 
 def _bench_size(n: int) -> tuple[float, float]:
+    from wap.audit.dialect import DIALECTS
+    from wap.audit.marker import current_fingerprints, write_marker
     from wap.config import load_config
-    from wap.publish.guards import current_fingerprints
+    from wap.publish.duckdb import DuckDBPublisher
     from wap.warehouse.duckdb import DuckDBWarehouse
 
     with tempfile.TemporaryDirectory(prefix="wap-bench-publish-") as folder:
@@ -37,9 +39,12 @@ def _bench_size(n: int) -> tuple[float, float]:
         _prepare(path, n)
         warehouse = DuckDBWarehouse(load_config({"WAP_DUCKDB_PATH": str(path)}))
         with warehouse.session() as query:
-            fingerprints = current_fingerprints(query, warehouse.dialect, "develop_dwh")
-        warehouse.write_marker(
-            run_id="bench", review_id="0123456789ab", fingerprints=[(k, c, h) for k, (c, h) in fingerprints.items()]
+            fingerprints = current_fingerprints(query, DIALECTS["duckdb"], "develop_dwh")
+        write_marker(
+            warehouse,
+            run_id="bench",
+            review_id="0123456789ab",
+            fingerprints=[(k, c, h) for k, (c, h) in fingerprints.items()],
         )
         with duckdb.connect(str(path), read_only=True) as conn:
             started = time.perf_counter()
@@ -47,11 +52,11 @@ def _bench_size(n: int) -> tuple[float, float]:
                 conn.execute(f"select count(*), sum(hash(id, a, b, c, d)) from {table}").fetchall()
             floor = time.perf_counter() - started
         started = time.perf_counter()
-        result = warehouse.publish(run_id="bench", review_id="0123456789ab")
+        result = DuckDBPublisher(warehouse).publish(run_id="bench", review_id="0123456789ab")
         seconds = time.perf_counter() - started
         assert result.outcome == "published", result
         started = time.perf_counter()
-        again = warehouse.publish(run_id="bench", review_id="0123456789ab")
+        again = DuckDBPublisher(warehouse).publish(run_id="bench", review_id="0123456789ab")
         retry = time.perf_counter() - started
         assert again.outcome == "already published", again
     label = f"{n // 1_000_000}M"
