@@ -30,8 +30,7 @@ USER root
 RUN pip install --no-cache-dir --no-deps -e /usr/local/airflow
 USER astro
 
-# The dbt manifest Cosmos renders the DAG from, made by the venv's dbt. `dbt parse` opens no connection; the
-# duckdb target only needs a path.
-RUN WAP_DUCKDB_PATH=/tmp/dbt-parse.duckdb "$WAP_DBT_EXECUTABLE" parse --project-dir "$WAP_DBT_PROJECT_DIR" \
-        --profiles-dir "$WAP_DBT_PROJECT_DIR" --target duckdb \
-    && rm -f /tmp/dbt-parse.duckdb
+# The dbt project ready to render, made by the venv's dbt (`wap dbt prepare`): the bundle's profile (the project's
+# own profiles.yml is not read), `dbt deps` when the project declares packages, and the manifest Cosmos renders
+# the DAG from. `dbt parse` opens no connection; the duckdb profile only needs a path.
+RUN WAP_DUCKDB_PATH=/tmp/dbt-parse/warehouse.duckdb wap dbt prepare && rm -rf /tmp/dbt-parse

@@ -21,14 +21,13 @@ export DO_NOT_TRACK := 1
 export DBT_SEND_ANONYMOUS_USAGE_STATS := False
 export WAP_DUCKDB_PATH ?= $(PROJECT)/.wap/warehouse.duckdb
 
-DBT := dbt --no-use-colors
-DBT_ARGS := --project-dir $(PROJECT)/dbt --profiles-dir $(PROJECT)/dbt --target duckdb
-
 .PHONY: setup demo demo-data demo-rollback test test-slow lint browser bench airflow clean
 
-## setup: venv with the pinned packages, the `wap` CLI, Airflow's database and settings, the dbt manifest
-setup: $(VENV)/.installed $(AIRFLOW_HOME)/.migrated dbt/target/manifest.json
+## setup: venv with the pinned packages, the `wap` CLI, Airflow's database and settings, then the dbt project
+## (WAP_DBT_PROJECT_DIR, default dbt/): the bundle's profile, its packages, its manifest (`wap dbt prepare`)
+setup: $(VENV)/.installed $(AIRFLOW_HOME)/.migrated
 	wap settings apply
+	wap dbt prepare
 
 # One venv locally: the Airflow side (requirements.txt), dbt (requirements-dbt.txt; its own venv in the image),
 # Airflow itself and the test tools (requirements-dev.txt), and the `wap` package. All pinned; `uv pip check` must pass.
@@ -46,18 +45,9 @@ $(AIRFLOW_HOME)/.migrated: $(VENV)/.installed
 	airflow db migrate > $(AIRFLOW_HOME)/migrate.log 2>&1 || { tail -30 $(AIRFLOW_HOME)/migrate.log; exit 1; }
 	touch $@
 
-dbt/target/manifest.json: $(VENV)/.installed $(shell find dbt -name '*.sql' -o -name '*.yml' | grep -v -e dbt/target -e dbt/logs)
-	$(DBT) parse $(DBT_ARGS) > /dev/null
-	echo "dbt manifest written to $@"
-
 ## demo-data: a fresh embedded warehouse: landing through 2021, production `dwh` built from it, then the 2022 load
 demo-data: setup
-	@rm -f $(WAP_DUCKDB_PATH) $(WAP_DUCKDB_PATH).wal
-	wap landing load --through 2021
-	$(DBT) build $(DBT_ARGS) --vars '{wap_write_schema: dwh}' > $(PROJECT)/.wap/production-build.log \
-		|| { tail -40 $(PROJECT)/.wap/production-build.log; exit 1; }
-	echo "Production schema dwh built from landing data through 2021"
-	wap landing load --from 2022 --through 2022
+	wap demo reset
 
 ## demo: set up, then the WAP cycle of wap_dwh on Airflow's real components, and what it wrote
 demo: demo-data

@@ -39,6 +39,14 @@ def bench_e2e() -> None:
         finished = time.monotonic()
         if state != "success":
             raise SystemExit(f"e2e bench: the run ended {state}:\n{cluster.diagnostics()}")
+        # The profile the bundle supplies (the project has none), for the cluster's warehouse file.
+        profiles = subprocess.run(
+            [str(Path(sys.executable).parent / "wap"), "dbt", "profiles"],
+            env={**cluster.env},
+            check=True,
+            capture_output=True,
+            text=True,
+        ).stdout.strip()
         dbt_started = time.monotonic()
         subprocess.run(
             [
@@ -48,7 +56,7 @@ def bench_e2e() -> None:
                 "--project-dir",
                 str(PROJECT_DIR / "dbt"),
                 "--profiles-dir",
-                str(PROJECT_DIR / "dbt"),
+                profiles,
                 "--target",
                 "duckdb",
                 "--vars",

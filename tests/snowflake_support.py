@@ -88,7 +88,8 @@ def dbt_build(config: WapConfig, *, run_id: str, write_schema: str | None = None
     from airflow.sdk import DAG
     from cosmos.operators.local import DbtBuildLocalOperator
 
-    from wap.dbt.cosmos import dbt_vars, execution_config, operator_args, profile_config, project_config
+    from wap.dbt.cosmos import execution_config, operator_args, profile_config, project_config
+    from wap.dbt.project import dbt_vars
     from wap.dbt.results import XCOM_KEY
 
     project, execution = project_config(config), execution_config(config)

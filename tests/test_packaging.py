@@ -185,14 +185,11 @@ def test_the_image_renders_and_runs_with_the_venvs_dbt() -> None:
     venv = dbt_venv()
     assert env.get("WAP_DBT_EXECUTABLE") == f"{venv}/bin/dbt", "ENV WAP_DBT_EXECUTABLE must be the venv's dbt"
     assert env.get("WAP_DBT_PROJECT_DIR") == f"{IMAGE_PROJECT_DIR}/dbt"
-    parses = [match for run in dockerfile_runs() for match in re.finditer(r"(\S+) parse (.*)", run)]
-    assert parses, "the Dockerfile does not build the dbt manifest (dbt parse)"
-    for parse in parses:
-        executable, arguments = parse.group(1).strip('"'), parse.group(2)
-        assert executable in ("$WAP_DBT_EXECUTABLE", "${WAP_DBT_EXECUTABLE}", f"{venv}/bin/dbt"), (
-            f"dbt parse must run the venv's dbt (WAP_DBT_EXECUTABLE), not {executable}"
-        )
-        assert re.search(r'--project-dir "?\$\{?WAP_DBT_PROJECT_DIR\b', arguments), "parse the project Cosmos renders"
+    runs = dockerfile_runs()
+    prepares = [i for i, run in enumerate(runs) if re.search(r"(^|\s)wap dbt prepare(\s|$)", run)]
+    assert prepares, "the Dockerfile does not prepare the dbt project (wap dbt prepare: profile, deps, manifest)"
+    installs = [i for i, run in enumerate(runs) if re.search(rf"pip install .*-e {IMAGE_PROJECT_DIR}/?(\s|$)", run)]
+    assert installs and min(installs) < min(prepares), "wap dbt prepare runs after the wap package is installed"
 
     from wap.dbt import cosmos as dbt_config
 
@@ -200,7 +197,7 @@ def test_the_image_renders_and_runs_with_the_venvs_dbt() -> None:
         {"WAP_DBT_EXECUTABLE": env["WAP_DBT_EXECUTABLE"], "WAP_DBT_PROJECT_DIR": env["WAP_DBT_PROJECT_DIR"]}
     )
     assert config.dbt_executable == env["WAP_DBT_EXECUTABLE"]
-    assert str(config.dbt_manifest_path) == f"{IMAGE_PROJECT_DIR}/dbt/target/manifest.json"
+    assert config.dbt_project_dir == Path(f"{IMAGE_PROJECT_DIR}/dbt")  # prepare and the DAG read the same project
     execution, render = dbt_config.execution_config(config), dbt_config.render_config(config)
     assert execution.dbt_executable_path == render.dbt_executable_path == env["WAP_DBT_EXECUTABLE"]
     assert execution.invocation_mode is not None and render.invocation_mode is not None

@@ -48,6 +48,25 @@ def _demo_reset(args: argparse.Namespace) -> int:
     return 0
 
 
+def _dbt_prepare(args: argparse.Namespace) -> int:
+    from wap.dbt.prepare import prepare
+
+    config = load_config()
+    project = prepare(config)
+    print(f"dbt project {project.name} ({project.path}): profile written, manifest at {project.manifest_path}")
+    return 0
+
+
+def _dbt_profiles(args: argparse.Namespace) -> int:
+    from wap.dbt.prepare import profiles_dir
+    from wap.dbt.profiles import write_profiles
+    from wap.dbt.project import read_project
+
+    config = load_config()
+    print(write_profiles(config, read_project(config.dbt_project_dir), profiles_dir(config)).parent)
+    return 0
+
+
 def _diff(args: argparse.Namespace) -> int:
     import json
 
@@ -146,6 +165,17 @@ def build_parser() -> argparse.ArgumentParser:
     load.add_argument("--from", dest="first", type=int, default=FIRST_YEAR)
     load.add_argument("--through", type=int, default=LAST_YEAR)
     load.set_defaults(handler=_landing_load)
+
+    dbt = commands.add_parser("dbt", help="the dbt project (WAP_DBT_PROJECT_DIR)")
+    dbt_commands = dbt.add_subparsers(dest="action", required=True)
+    prepare = dbt_commands.add_parser(
+        "prepare", help="write the bundle's profile, install the project's packages, parse it, check it"
+    )
+    prepare.set_defaults(handler=_dbt_prepare)
+    profiles = dbt_commands.add_parser(
+        "profiles", help="write the profile the bundle supplies and print its directory (for dbt by hand)"
+    )
+    profiles.set_defaults(handler=_dbt_profiles)
 
     diff = commands.add_parser("diff", help="diff the write schema against production, in the warehouse")
     diff.add_argument("--dev", help="the new build's schema (default: WAP_WRITE_SCHEMA)")

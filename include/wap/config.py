@@ -133,11 +133,6 @@ class WapConfig:
         """Pool of the tasks that open the warehouse: 1 slot on DuckDB (one writer), Airflow's default on Snowflake."""
         return self.warehouse_pool if self.warehouse == "duckdb" else "default_pool"
 
-    @property
-    def dbt_manifest_path(self) -> Path:
-        """The manifest `dbt parse` writes during set-up; Cosmos renders the DAG from it."""
-        return self.dbt_project_dir / "target" / "manifest.json"
-
 
 def _get(env: Mapping[str, str], name: str) -> str | None:
     value = env.get(name)

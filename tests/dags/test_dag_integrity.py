@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import itertools
 import json
+import shutil
+from pathlib import Path
 
 import pytest
 from airflow.dag_processing.dagbag import DagBag
 
 from wap.config import load_config
+from wap.dbt.project import read_project
 
 from ..conftest import PROJECT_DIR
 
@@ -44,7 +47,7 @@ def test_wap_dwh_runs_one_at_a_time_and_documents_itself(dagbag: DagBag) -> None
 
 
 def _manifest_models() -> set[str]:
-    manifest = json.loads(load_config().dbt_manifest_path.read_text())
+    manifest = json.loads(read_project(load_config().dbt_project_dir).manifest_path.read_text())
     return {node["name"] for node in manifest["nodes"].values() if node["resource_type"] == "model"}
 
 
@@ -102,3 +105,21 @@ def test_audit_follows_every_write_task_and_uses_the_warehouse_pool(dagbag: DagB
     assert write_leaves == {"write.sysselsetting_forholdstall.test"}
     assert audit.upstream_task_ids == write_leaves
     assert sorted(audit.op_kwargs["test_task_ids"]) == sorted(t for t in dag.task_ids if t.endswith(".test"))
+
+
+def test_a_project_with_a_node_outside_the_write_schema_does_not_import(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """Nothing can be built or published: the DAG import fails, naming the node and what to change."""
+    demo = read_project(PROJECT_DIR / "dbt")
+    manifest = json.loads(demo.manifest_path.read_text())
+    mart = manifest["nodes"]["model.wap_dwh.sysselsetting_forholdstall"]
+    mart["config"]["schema"], mart["schema"] = "marts", "develop_dwh_marts"
+    (tmp_path / "target").mkdir()
+    (tmp_path / "target" / "manifest.json").write_text(json.dumps(manifest))
+    shutil.copy(demo.path / "dbt_project.yml", tmp_path / "dbt_project.yml")
+    monkeypatch.setenv("WAP_DBT_PROJECT_DIR", str(tmp_path))
+    bag = DagBag(dag_folder=str(PROJECT_DIR / "dags" / "wap_dwh.py"))
+    (error,) = bag.import_errors.values()
+    assert "cannot be published as one schema" in error
+    assert "model sysselsetting_forholdstall (models/marts/sysselsetting_forholdstall.sql): schema 'marts'" in error

@@ -1,7 +1,10 @@
 """The Cosmos configuration of the dbt project, shared by every DAG of the bundle.
 
-Rendering reads the manifest that `dbt parse` writes during set-up, so parsing a DAG never runs dbt and
-never opens a connection. Execution runs the dbt executable as a subprocess, locally and in the image alike.
+The project is whatever ``WAP_DBT_PROJECT_DIR`` names; its name and profile name come from its own
+`dbt_project.yml` (:mod:`wap.dbt.project`), and the bundle supplies the profile (:mod:`wap.dbt.profiles`).
+Rendering reads the manifest that `wap dbt prepare` writes during set-up, so parsing a DAG never runs dbt and
+never opens a connection; it refuses a project whose nodes would build outside the write schema. Execution runs
+the dbt executable as a subprocess, locally and in the image alike.
 """
 
 from __future__ import annotations
@@ -18,16 +21,19 @@ from cosmos.profiles import (
     SnowflakePrivateKeyPemProfileMapping,
     SnowflakeUserPasswordProfileMapping,
 )
+from cosmos.profiles.base import BaseProfileMapping
 from cosmos.profiles.snowflake.base import SnowflakeBaseProfileMapping
 
+from wap.dbt.manifest import check_one_schema
+from wap.dbt.profiles import DUCKDB_THREADS, duckdb_settings, duckdb_target
+from wap.dbt.project import dbt_env, dbt_vars, read_project
 from wap.dbt.results import push_test_results
 
 if TYPE_CHECKING:
     from wap.config import WapConfig
 
-DBT_PROJECT_NAME = "wap_dwh"
-DBT_PROFILE_NAME = "wap_dwh"
-SNOWFLAKE_TARGET = "snowflake"
+#: The target of the profile the bundle supplies, by warehouse kind (what ``target.name`` says in the project).
+TARGETS = {"duckdb": "duckdb", "snowflake": "snowflake"}
 
 #: The environment variable the Snowflake profile reads its ``query_tag`` from (dbt-snowflake sets it as the
 #: session's QUERY_TAG, so every statement of the task carries it).
@@ -40,24 +46,6 @@ QUERY_TAG_TEMPLATE = '{{ {"app": "wap", "dag_id": dag.dag_id, "run_id": run_id, 
 QUERY_TAG_PROFILE_VALUE = f"{{{{ env_var('{QUERY_TAG_ENV}', '') }}}}"
 
 
-def dbt_vars(config: WapConfig) -> dict[str, str]:
-    """The dbt vars every invocation gets: where to build, and where the landing data lives."""
-    values = {"wap_write_schema": config.write_schema}
-    if config.landing_database:
-        values["landing_database"] = config.landing_database
-    return values
-
-
-def dbt_env(config: WapConfig) -> dict[str, str]:
-    """Environment for the dbt subprocess, read by `dbt/profiles.yml`."""
-    return {
-        "WAP_WAREHOUSE": config.warehouse,
-        "WAP_DUCKDB_PATH": str(config.duckdb_path),
-        "WAP_WRITE_SCHEMA": config.write_schema,
-        "DBT_SEND_ANONYMOUS_USAGE_STATS": "False",
-    }
-
-
 def task_env(config: WapConfig) -> dict[str, str]:
     """Environment of the Cosmos dbt tasks: :func:`dbt_env`, and on Snowflake the query tag template."""
     env = dbt_env(config)
@@ -67,10 +55,14 @@ def task_env(config: WapConfig) -> dict[str, str]:
 
 
 def project_config(config: WapConfig) -> ProjectConfig:
+    """The project at ``WAP_DBT_PROJECT_DIR``, rendered from its manifest; refused (:class:`~wap.config.ConfigError`)
+    when a node would build outside the write schema, so that the DAG does not import and nothing is built."""
+    project = read_project(config.dbt_project_dir)
+    check_one_schema(project.manifest_path, config.write_schema)
     return ProjectConfig(
-        dbt_project_path=config.dbt_project_dir,
-        manifest_path=config.dbt_manifest_path,
-        project_name=DBT_PROJECT_NAME,
+        dbt_project_path=project.path,
+        manifest_path=project.manifest_path,
+        project_name=project.name,
         install_dbt_deps=False,
         dbt_vars=dbt_vars(config),
         env_vars=task_env(config),
@@ -78,15 +70,17 @@ def project_config(config: WapConfig) -> ProjectConfig:
 
 
 def profile_config(config: WapConfig) -> ProfileConfig:
-    """DuckDB: the `duckdb` target of dbt/profiles.yml. Snowflake: mapped from the Airflow connection.
+    """The profile the project asks for, supplied by the bundle: DuckDB's from the warehouse file and
+    ``duckdb_default``'s settings, Snowflake's mapped from ``snowflake_default``. Both build into the write schema.
 
     On Snowflake the profile builds into the write schema of ``WAP_DATABASE`` and tags every statement with the
     run (:data:`QUERY_TAG_ENV`); account, user, warehouse, role and the credentials come from the connection.
     """
+    profile_name = read_project(config.dbt_project_dir).profile
     if config.warehouse == "snowflake":
         return ProfileConfig(
-            profile_name=DBT_PROFILE_NAME,
-            target_name=SNOWFLAKE_TARGET,
+            profile_name=profile_name,
+            target_name=TARGETS["snowflake"],
             profile_mapping=SnowflakeConnectionProfileMapping(
                 conn_id=config.snowflake_conn_id,
                 profile_args={
@@ -96,10 +90,14 @@ def profile_config(config: WapConfig) -> ProfileConfig:
                 },
             ),
         )
+    target = duckdb_target(config)
     return ProfileConfig(
-        profile_name=DBT_PROFILE_NAME,
-        target_name="duckdb",
-        profiles_yml_filepath=config.dbt_project_dir / "profiles.yml",
+        profile_name=profile_name,
+        target_name=TARGETS["duckdb"],
+        profile_mapping=DuckDBFileProfileMapping(
+            conn_id=config.duckdb_conn_id,
+            profile_args={name: target[name] for name in ("path", "schema", "threads")},
+        ),
     )
 
 
@@ -194,3 +192,36 @@ class SnowflakeConnectionProfileMapping(SnowflakeBaseProfileMapping):
     @property
     def env_vars(self) -> dict[str, str]:
         return self.mapping.env_vars
+
+
+class DuckDBFileProfileMapping(BaseProfileMapping):
+    """The embedded warehouse as a dbt profile for Cosmos: the file and schema from ``profile_args``, the DuckDB
+    settings from the extras of the ``duckdb_default`` connection (read in the task, never at parse time). A
+    missing default connection means DuckDB's defaults, as for the bundle's own DuckDB hook."""
+
+    airflow_connection_type: str = "duckdb"
+    dbt_profile_type: str = "duckdb"
+    required_fields: ClassVar[list[str]] = ["path", "schema"]
+
+    def can_claim_connection(self) -> bool:
+        return all(self.profile_args.get(name) for name in self.required_fields)
+
+    def _extra(self) -> dict[str, Any]:
+        from airflow.exceptions import AirflowNotFoundException
+
+        try:
+            return dict(self.conn.extra_dejson)
+        except AirflowNotFoundException:
+            return {}
+
+    @property
+    def profile(self) -> dict[str, Any]:
+        profile = {"type": "duckdb", "threads": DUCKDB_THREADS, **self.profile_args}
+        settings = duckdb_settings(self._extra())
+        if settings:
+            profile["settings"] = settings
+        return profile
+
+    @property
+    def mock_profile(self) -> dict[str, Any]:
+        return {"type": "duckdb", "threads": DUCKDB_THREADS, **self.profile_args}

@@ -5,10 +5,7 @@ Used by `make demo` (through `wap demo reset`) and by the integration tests, so 
 
 from __future__ import annotations
 
-import json
 import logging
-import os
-import subprocess
 from typing import TYPE_CHECKING
 
 from wap.audit.dialect import dialect_of, quote
@@ -32,26 +29,26 @@ class DemoError(WapError):
 
 def build_production_directly(config: WapConfig) -> None:
     """`dbt build` straight into the production schema: only for seeding a demo, never the WAP path."""
-    from wap.dbt.cosmos import dbt_env  # imports Cosmos, and with it Airflow: only when dbt runs
+    from wap.dbt.prepare import run_dbt  # imports Cosmos, and with it Airflow: only when dbt runs
+    from wap.dbt.profiles import write_profiles
+    from wap.dbt.project import read_project
 
-    command = [
-        config.dbt_executable,
-        "build",
-        "--project-dir",
-        str(config.dbt_project_dir),
-        "--profiles-dir",
-        str(config.dbt_project_dir),
-        "--target",
-        "duckdb",
-        "--vars",
-        json.dumps({"wap_write_schema": config.prod_schema}),
-        # Its own target path: the manifest Cosmos renders from (dbt/target) stays as `dbt parse` wrote it.
-        "--target-path",
-        str(config.duckdb_path.parent / "dbt-target-production"),
-    ]
-    result = subprocess.run(command, env={**os.environ, **dbt_env(config)}, capture_output=True, text=True, check=False)
-    if result.returncode != 0:
-        raise DemoError(f"dbt build of the demo production schema failed:\n{result.stdout[-4000:]}")
+    project = read_project(config.dbt_project_dir)
+    work = config.duckdb_path.parent
+    profiles = write_profiles(config, project, work / "dbt-profiles-production", schema=config.prod_schema).parent
+    try:
+        # Its own target path: the manifest Cosmos renders from stays as `wap dbt prepare` wrote it.
+        run_dbt(
+            config,
+            project,
+            "build",
+            "--target-path",
+            str(work / "dbt-target-production"),
+            profiles=profiles,
+            variables={"wap_write_schema": config.prod_schema},
+        )
+    except WapError as error:
+        raise DemoError(f"dbt build of the demo production schema failed: {error}") from None
 
 
 def reset_demo_warehouse(config: WapConfig) -> None:

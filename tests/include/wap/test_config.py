@@ -20,7 +20,6 @@ def test_defaults_match_the_documented_names() -> None:
     assert (config.slack_webhook_conn_id, config.slack_api_conn_id) == ("slack_default", "slack_api_default")
     assert config.review_timeout == timedelta(hours=24)
     assert config.duckdb_path.name == "warehouse.duckdb"
-    assert config.dbt_manifest_path == config.dbt_project_dir / "target" / "manifest.json"
 
 
 def test_environment_overrides(tmp_path: Path) -> None:
@@ -181,7 +180,6 @@ def test_settings_without_a_check_are_taken_as_given(tmp_path: Path, monkeypatch
     )
     assert config.duckdb_path == tmp_path / "home" / "w.duckdb"  # ~ expanded
     assert config.dbt_project_dir == tmp_path / "project" / "dbt"  # relative to the working directory
-    assert config.dbt_manifest_path == tmp_path / "project" / "dbt" / "target" / "manifest.json"
     assert config.slack_outbox == tmp_path / "outbox.jsonl"
     assert config.dbt_executable == "/opt/dbt/bin/dbt"
     assert (config.duckdb_conn_id, config.snowflake_conn_id) == ("my_duckdb", "my_snowflake")

@@ -1,5 +1,6 @@
-"""The Cosmos configuration: DuckDB from dbt/profiles.yml; Snowflake mapped from ``snowflake_default`` when a task
-runs (never at parse time), by password or key pair, into the write schema, tagged with the run."""
+"""The Cosmos configuration: the project and profile names from its dbt_project.yml; DuckDB's profile supplied by
+the bundle; Snowflake mapped from ``snowflake_default`` when a task runs (never at parse time), by password or key
+pair, into the write schema, tagged with the run."""
 
 from __future__ import annotations
 
@@ -8,17 +9,19 @@ import json
 from typing import Any
 
 import pytest
+import yaml
 from cosmos.exceptions import CosmosValueError
 
-from wap.config import PROJECT_DIR, WapConfig, load_config
+from wap.config import WapConfig, load_config
 from wap.dbt.cosmos import (
     QUERY_TAG_ENV,
+    DuckDBFileProfileMapping,
     SnowflakeConnectionProfileMapping,
-    dbt_env,
     profile_config,
     project_config,
     task_env,
 )
+from wap.dbt.project import dbt_env
 
 PEM = "-----BEGIN PRIVATE KEY-----\nMIIEvQIBADANBgkqhkiG9w0BAQEFAASC\n-----END PRIVATE KEY-----\n"
 RUN_ID = "scheduled__2026-03-01T06:00:00+00:00"
@@ -42,17 +45,49 @@ def snowflake_mapping() -> SnowflakeConnectionProfileMapping:
     return mapping
 
 
-# -- DuckDB: unchanged ------------------------------------------------------------------------------------------
+# -- DuckDB: the bundle's profile ----------------------------------------------------------------------------------
 
 
-def test_duckdb_uses_the_duckdb_target_of_the_project_profiles() -> None:
+def test_duckdb_gets_the_bundles_profile_named_as_the_project_asks() -> None:
     config = load_config({})
     profile = profile_config(config)
     assert (profile.profile_name, profile.target_name) == ("wap_dwh", "duckdb")
-    assert profile.profiles_yml_filepath == PROJECT_DIR / "dbt" / "profiles.yml"
-    assert profile.profile_mapping is None
+    assert profile.profiles_yml_filepath is None  # the project's own profiles.yml is not read
+    assert isinstance(profile.profile_mapping, DuckDBFileProfileMapping)
+    assert profile.profile_mapping.profile_args == {
+        "path": str(config.duckdb_path),
+        "schema": "develop_dwh",
+        "threads": 1,
+    }
     assert task_env(config) == dbt_env(config)
     assert QUERY_TAG_ENV not in project_config(config).env_vars
+    assert project_config(config).project_name == "wap_dwh"
+
+
+def test_the_duckdb_profile_file_cosmos_writes(monkeypatch: pytest.MonkeyPatch, tmp_path) -> None:
+    monkeypatch.setenv("AIRFLOW_CONN_DUCKDB_DEFAULT", json.dumps({"conn_type": "duckdb", "extra": {"threads": 2}}))
+    config = load_config({"WAP_DUCKDB_PATH": str(tmp_path / "w.duckdb"), "WAP_WRITE_SCHEMA": "develop_dwh"})
+    with profile_config(config).ensure_profile(desired_profile_path=tmp_path / "profiles.yml") as (path, env):
+        document = yaml.safe_load(path.read_text())
+    assert document["wap_dwh"]["target"] == "duckdb"
+    assert document["wap_dwh"]["outputs"]["duckdb"] == {
+        "type": "duckdb",
+        "threads": 1,
+        "path": str(tmp_path / "w.duckdb"),
+        "schema": "develop_dwh",
+        "settings": {"threads": 2},
+    }
+    assert env == {}
+
+
+def test_another_project_brings_its_own_names(tmp_path) -> None:
+    (tmp_path / "dbt_project.yml").write_text("name: jaffle_shop\nprofile: shop\n")
+    (tmp_path / "target").mkdir()
+    (tmp_path / "target" / "manifest.json").write_text('{"nodes": {}}')
+    config = load_config({"WAP_DBT_PROJECT_DIR": str(tmp_path)})
+    assert project_config(config).project_name == "jaffle_shop"
+    assert profile_config(config).profile_name == "shop"
+    assert profile_config(snowflake_config(WAP_DBT_PROJECT_DIR=str(tmp_path))).profile_name == "shop"
 
 
 # -- Snowflake: which Cosmos mapping, and what it renders ---------------------------------------------------------
