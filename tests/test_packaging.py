@@ -221,7 +221,9 @@ def test_the_astro_build_context_has_what_the_image_needs() -> None:
     """Astro's ONBUILD copies packages.txt and requirements.txt (both must exist), then the whole context."""
     assert (PROJECT_DIR / "packages.txt").is_file(), "Astro's ONBUILD copies packages.txt: keep the (empty) file"
     ignored = set(requirement_lines(PROJECT_DIR / ".dockerignore"))
-    assert {".venv", "dbt/target", "dbt_venv"} <= ignored, "local venvs and the local manifest stay out of the image"
+    assert {".venv", ".wap", "dbt/target", "dbt_venv"} <= ignored, (
+        "local venvs, the local prepared project and manifests stay out of the image"
+    )
     needed = {"requirements.txt", "requirements-dbt.txt", "packages.txt", "pyproject.toml", "dbt", "include", "plugins"}
     assert not needed & ignored
 

@@ -53,7 +53,7 @@ def _dbt_prepare(args: argparse.Namespace) -> int:
 
     config = load_config()
     project = prepare(config)
-    print(f"dbt project {project.name} ({project.path}): profile written, manifest at {project.manifest_path}")
+    print(f"dbt project {project.name} ({config.dbt_project_dir}): prepared in {project.path}, manifest parsed")
     return 0
 
 

@@ -11,7 +11,7 @@ import pytest
 from airflow.dag_processing.dagbag import DagBag
 
 from wap.config import load_config
-from wap.dbt.project import read_project
+from wap.dbt.project import prepared_dir, prepared_project
 
 from ..conftest import PROJECT_DIR
 
@@ -47,7 +47,7 @@ def test_wap_dwh_runs_one_at_a_time_and_documents_itself(dagbag: DagBag) -> None
 
 
 def _manifest_models() -> set[str]:
-    manifest = json.loads(read_project(load_config().dbt_project_dir).manifest_path.read_text())
+    manifest = json.loads(prepared_project(load_config()).manifest_path.read_text())
     return {node["name"] for node in manifest["nodes"].values() if node["resource_type"] == "model"}
 
 
@@ -111,15 +111,18 @@ def test_a_project_with_a_node_outside_the_write_schema_does_not_import(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     """Nothing can be built or published: the DAG import fails, naming the node and what to change."""
-    demo = read_project(PROJECT_DIR / "dbt")
-    manifest = json.loads(demo.manifest_path.read_text())
+    manifest = json.loads(prepared_project(load_config()).manifest_path.read_text())
     mart = manifest["nodes"]["model.wap_dwh.sysselsetting_forholdstall"]
     mart["config"]["schema"], mart["schema"] = "marts", "develop_dwh_marts"
-    (tmp_path / "target").mkdir()
-    (tmp_path / "target" / "manifest.json").write_text(json.dumps(manifest))
-    shutil.copy(demo.path / "dbt_project.yml", tmp_path / "dbt_project.yml")
+    shutil.copy(PROJECT_DIR / "dbt" / "dbt_project.yml", tmp_path / "dbt_project.yml")
+    prepared = prepared_dir(load_config({"WAP_DBT_PROJECT_DIR": str(tmp_path)}))
+    (prepared / "target").mkdir(parents=True)  # as `wap dbt prepare` would leave it
+    (prepared / "target" / "manifest.json").write_text(json.dumps(manifest))
     monkeypatch.setenv("WAP_DBT_PROJECT_DIR", str(tmp_path))
-    bag = DagBag(dag_folder=str(PROJECT_DIR / "dags" / "wap_dwh.py"))
+    try:
+        bag = DagBag(dag_folder=str(PROJECT_DIR / "dags" / "wap_dwh.py"))
+    finally:
+        shutil.rmtree(prepared)
     (error,) = bag.import_errors.values()
     assert "cannot be published as one schema" in error
     assert "model sysselsetting_forholdstall (models/marts/sysselsetting_forholdstall.sql): schema 'marts'" in error

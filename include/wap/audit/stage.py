@@ -13,7 +13,7 @@ from wap.audit.marker import INTERNAL_PREFIX, write_marker
 from wap.audit.report import build_report, review_id
 from wap.audit.swap_safety import schema_findings, view_findings
 from wap.dbt.manifest import load_primary_keys
-from wap.dbt.project import read_project
+from wap.dbt.project import prepared_project
 from wap.warehouse import open_warehouse
 
 if TYPE_CHECKING:
@@ -35,7 +35,7 @@ def diff_report(
     prod_schema = prod_schema or config.prod_schema
     warehouse = open_warehouse(config)
     dialect = dialect_of(warehouse)
-    keys = load_primary_keys(read_project(config.dbt_project_dir).manifest_path)
+    keys = load_primary_keys(prepared_project(config).manifest_path)
     with warehouse.session(read_only=True) as query:
         engine = DiffEngine(query, dialect, write_schema, prod_schema, keys=keys, sample_rows=config.sample_rows)
         relations = [entry for entry in engine.diff() if not entry["name"].lower().startswith(INTERNAL_PREFIX)]

@@ -26,7 +26,7 @@ from cosmos.profiles.snowflake.base import SnowflakeBaseProfileMapping
 
 from wap.dbt.manifest import check_one_schema
 from wap.dbt.profiles import DUCKDB_THREADS, duckdb_settings, duckdb_target
-from wap.dbt.project import dbt_env, dbt_vars, read_project
+from wap.dbt.project import dbt_env, dbt_vars, prepared_project, read_project
 from wap.dbt.results import push_test_results
 
 if TYPE_CHECKING:
@@ -55,9 +55,10 @@ def task_env(config: WapConfig) -> dict[str, str]:
 
 
 def project_config(config: WapConfig) -> ProjectConfig:
-    """The project at ``WAP_DBT_PROJECT_DIR``, rendered from its manifest; refused (:class:`~wap.config.ConfigError`)
-    when a node would build outside the write schema, so that the DAG does not import and nothing is built."""
-    project = read_project(config.dbt_project_dir)
+    """The project at ``WAP_DBT_PROJECT_DIR``, as the bundle's prepared copy (its own ``ref`` for views, see
+    :mod:`wap.dbt.prepared`), rendered from the copy's manifest; refused (:class:`~wap.config.ConfigError`) when a
+    node would build outside the write schema, so that the DAG does not import and nothing is built."""
+    project = prepared_project(config)
     check_one_schema(project.manifest_path, config.write_schema)
     return ProjectConfig(
         dbt_project_path=project.path,

@@ -1,6 +1,8 @@
-"""What a dbt project needs before the DAG can render it: the bundle's profile, its packages, its manifest.
+"""What a dbt project needs before the DAG can render it: the bundle's prepared copy, profile, packages, manifest.
 
-`wap dbt prepare` (run by the set-up and at image build) writes the profile the bundle supplies, installs the
+`wap dbt prepare` (run by the set-up and at image build) makes the prepared copy of the project
+(:mod:`wap.dbt.prepared`: the project as it is, plus the bundle's macros), writes the profile the bundle supplies,
+installs the
 project's packages when it declares any (``packages.yml`` or ``dependencies.yml``: ``local:`` packages and an
 already installed ``dbt_packages/`` work offline), parses the project into the manifest Cosmos renders from (with
 dbt's ``partial_parse.msgpack`` beside it), and refuses a project that one schema swap cannot publish.
@@ -17,8 +19,9 @@ from typing import TYPE_CHECKING
 
 from wap.config import WapError
 from wap.dbt.manifest import check_one_schema
+from wap.dbt.prepared import prepare_copy
 from wap.dbt.profiles import write_profiles
-from wap.dbt.project import DbtProject, dbt_env, dbt_vars, read_project
+from wap.dbt.project import DbtProject, dbt_env, dbt_vars, prepared_dir, read_project
 
 if TYPE_CHECKING:
     from wap.config import WapConfig
@@ -62,8 +65,9 @@ def run_dbt(config: WapConfig, project: DbtProject, *args: str, profiles: Path, 
 
 
 def prepare(config: WapConfig) -> DbtProject:
-    """Profile, packages, manifest and the one-schema check of the configured project; returns the project."""
-    project = read_project(config.dbt_project_dir)
+    """The prepared copy, profile, packages, manifest and one-schema check of the configured project; returns
+    the prepared copy (what the Write stage builds)."""
+    project = prepare_copy(read_project(config.dbt_project_dir), prepared_dir(config))
     profiles = write_profiles(config, project, profiles_dir(config)).parent
     if any((project.path / name).is_file() for name in DEPENDENCY_FILES):
         run_dbt(config, project, "deps", profiles=profiles)

@@ -6,13 +6,14 @@ profile itself (:mod:`wap.dbt.profiles`), so the project needs no ``profiles.yml
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import yaml
 
-from wap.config import ConfigError
+from wap.config import PROJECT_DIR, ConfigError
 
 if TYPE_CHECKING:
     from wap.config import WapConfig
@@ -34,6 +35,22 @@ class DbtProject:
     def manifest_path(self) -> Path:
         """The manifest `dbt parse` writes at set-up; Cosmos renders the DAG from it."""
         return self.path / self.target_path / "manifest.json"
+
+
+def prepared_dir(config: WapConfig) -> Path:
+    """Where `wap dbt prepare` makes the bundle's prepared copy of the configured project (:mod:`wap.dbt.prepared`):
+    under the bundle's ``.wap/``, one directory per project (by name and path), so that preparing another project
+    never replaces this one's."""
+    path = config.dbt_project_dir.resolve()
+    digest = hashlib.sha256(str(path).encode()).hexdigest()[:10]
+    return PROJECT_DIR / ".wap" / "dbt-projects" / f"{path.name}-{digest}"
+
+
+def prepared_project(config: WapConfig) -> DbtProject:
+    """The prepared copy the Write stage builds and the DAG renders from: the configured project's names, the
+    copy's path (and its manifest)."""
+    project = read_project(config.dbt_project_dir)
+    return DbtProject(path=prepared_dir(config), name=project.name, profile=project.profile)
 
 
 def read_project(path: Path) -> DbtProject:

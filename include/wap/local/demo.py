@@ -31,9 +31,9 @@ def build_production_directly(config: WapConfig) -> None:
     """`dbt build` straight into the production schema: only for seeding a demo, never the WAP path."""
     from wap.dbt.prepare import run_dbt  # imports Cosmos, and with it Airflow: only when dbt runs
     from wap.dbt.profiles import write_profiles
-    from wap.dbt.project import read_project
+    from wap.dbt.project import prepared_project
 
-    project = read_project(config.dbt_project_dir)
+    project = prepared_project(config)  # as the Write stage builds it (views relative), made by `wap dbt prepare`
     work = config.duckdb_path.parent
     profiles = write_profiles(config, project, work / "dbt-profiles-production", schema=config.prod_schema).parent
     try:

@@ -9,6 +9,7 @@ The copy makes it data-proportional here; on Snowflake the swap is a metadata op
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
@@ -139,11 +140,32 @@ def _move_all(conn: duckdb.DuckDBPyConnection, source: str, target: str, fault: 
         conn.execute(f"create table {quote(target)}.{quote(name)} as select * from {quote(source)}.{quote(name)}")
         conn.execute(f"drop table {quote(source)}.{quote(name)}")
         fault(f"table {source}.{name}")
-    for name, sql in views:
-        conn.execute(f"create view {quote(target)}.{quote(name)} as {_view_body(sql, source, name)}")
+    bodies = {name: _view_body(sql, source, name) for name, sql in views}
+    for name in _dependencies_first(bodies):
+        conn.execute(f"create view {quote(target)}.{quote(name)} as {bodies[name]}")
         conn.execute(f"drop view {quote(source)}.{quote(name)}")
         fault(f"view {source}.{name}")
     return tables + [name for name, _ in views]
+
+
+def _dependencies_first(bodies: dict[str, str]) -> list[str]:
+    """The views in an order in which each comes after the views of the same schema its query names (DuckDB binds
+    a view's names when it is created, and a view built by the bundle names its neighbours relatively). A name
+    that only looks like a dependency (a column called like a view) costs nothing but order; should the guesses
+    form a cycle, the rest keep their catalog order."""
+    mentions = {
+        name: {
+            other
+            for other in bodies
+            if other != name and re.search(rf'(?<![\w$."]){re.escape(other)}(?![\w$])|"{re.escape(other)}"', body, re.I)
+        }
+        for name, body in bodies.items()
+    }
+    ordered: list[str] = []
+    while len(ordered) < len(bodies):
+        ready = [name for name in bodies if name not in ordered and mentions[name] <= set(ordered)]
+        ordered += ready or [name for name in bodies if name not in ordered]
+    return ordered
 
 
 def _view_body(sql: str, schema: str, name: str) -> str:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import base64
 import json
+import shutil
 from typing import Any
 
 import pytest
@@ -21,7 +22,7 @@ from wap.dbt.cosmos import (
     project_config,
     task_env,
 )
-from wap.dbt.project import dbt_env
+from wap.dbt.project import dbt_env, prepared_dir
 
 PEM = "-----BEGIN PRIVATE KEY-----\nMIIEvQIBADANBgkqhkiG9w0BAQEFAASC\n-----END PRIVATE KEY-----\n"
 RUN_ID = "scheduled__2026-03-01T06:00:00+00:00"
@@ -82,12 +83,17 @@ def test_the_duckdb_profile_file_cosmos_writes(monkeypatch: pytest.MonkeyPatch, 
 
 def test_another_project_brings_its_own_names(tmp_path) -> None:
     (tmp_path / "dbt_project.yml").write_text("name: jaffle_shop\nprofile: shop\n")
-    (tmp_path / "target").mkdir()
-    (tmp_path / "target" / "manifest.json").write_text('{"nodes": {}}')
     config = load_config({"WAP_DBT_PROJECT_DIR": str(tmp_path)})
-    assert project_config(config).project_name == "jaffle_shop"
-    assert profile_config(config).profile_name == "shop"
-    assert profile_config(snowflake_config(WAP_DBT_PROJECT_DIR=str(tmp_path))).profile_name == "shop"
+    prepared = prepared_dir(config)
+    (prepared / "target").mkdir(parents=True)  # as `wap dbt prepare` leaves it
+    (prepared / "target" / "manifest.json").write_text('{"nodes": {}}')
+    try:
+        assert project_config(config).project_name == "jaffle_shop"
+        assert profile_config(config).profile_name == "shop"
+        assert project_config(config).dbt_project_path == prepared
+        assert profile_config(snowflake_config(WAP_DBT_PROJECT_DIR=str(tmp_path))).profile_name == "shop"
+    finally:
+        shutil.rmtree(prepared)
 
 
 # -- Snowflake: which Cosmos mapping, and what it renders ---------------------------------------------------------

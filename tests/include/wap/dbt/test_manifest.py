@@ -5,9 +5,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import PROJECT_DIR
-from wap.config import ConfigError
+from wap.config import ConfigError, load_config
 from wap.dbt.manifest import check_one_schema, load_primary_keys, misplaced_nodes, primary_keys
+from wap.dbt.project import prepared_project
 
 
 def _model(name: str, **config: object) -> dict:
@@ -45,7 +45,7 @@ def test_missing_manifest_means_no_keys(tmp_path: Path) -> None:
 
 
 def test_the_projects_published_models_have_their_grain_as_key(tmp_path: Path) -> None:
-    keys = load_primary_keys(PROJECT_DIR / "dbt" / "target" / "manifest.json")
+    keys = load_primary_keys(prepared_project(load_config()).manifest_path)
     grain = ["region", "kjonn", "alder", "tid"]
     assert keys == {"int_sysselsetting_pivoted": grain, "sysselsetting_forholdstall": grain}
     (tmp_path / "m.json").write_text(json.dumps({"nodes": {}}))
@@ -124,5 +124,5 @@ def test_a_missing_manifest_says_how_to_make_it(tmp_path: Path) -> None:
 
 
 def test_the_demo_project_is_publishable() -> None:
-    manifest = json.loads((PROJECT_DIR / "dbt" / "target" / "manifest.json").read_text(encoding="utf-8"))
+    manifest = json.loads(prepared_project(load_config()).manifest_path.read_text(encoding="utf-8"))
     assert misplaced_nodes(manifest, "develop_dwh") == []

@@ -205,3 +205,20 @@ def test_a_production_built_outside_wap_can_be_rolled_back_to(warehouse: DuckDBP
     assert {k: v for k, v in after.items() if k.startswith("dwh.") and "_wap_" not in k} == {
         k: v for k, v in before.items() if k.startswith("dwh.")
     }
+
+
+def test_views_that_read_their_neighbours_relatively_move_in_dependency_order(
+    warehouse: DuckDBPublisher,
+) -> None:
+    """A view built by the bundle names its neighbours without a schema: each must move after what it reads (DuckDB
+    binds a view's names when it is created), and afterwards it reads production."""
+    with warehouse.warehouse.connect() as conn:
+        conn.execute("create view develop_dwh.z_base as select id, v from t")  # resolved in develop_dwh
+        conn.execute("create view develop_dwh.a_top as select id from z_base where id > 1")
+    audit(warehouse.warehouse, RUN, REVIEW)
+    assert warehouse.publish(run_id=RUN, review_id=REVIEW).relations == ["a_top", "t", "v", "z_base"]
+    with warehouse.warehouse.connect() as conn:
+        conn.execute("insert into dwh.t values (9, 'late')")
+        assert conn.execute("select id from dwh.a_top order by id").fetchall() == [(2,), (3,), (9,)]
+        # the previous production moved into develop_dwh keeps its own views, reading develop_dwh
+        assert conn.execute("select count(*) from develop_dwh.t").fetchall() == [(3,)]
