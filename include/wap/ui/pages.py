@@ -8,6 +8,7 @@ from typing import Any
 from jinja2 import Environment, PackageLoader, select_autoescape
 from markupsafe import Markup
 
+from wap.audit.report import headline
 from wap.ui.chart import period_chart
 
 #: Review states (wap.approval.reviews) and the CSS class of their badge.
@@ -48,6 +49,7 @@ def _environment() -> Environment:
     environment.globals.update(
         state_class=lambda state: STATE_CLASS.get(state, "grey"),
         chart=lambda period: Markup(period_chart(period)),
+        headline=headline,  # the report's one line, as the Markdown report and Slack give it
     )
     return environment
 

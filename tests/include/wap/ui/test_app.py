@@ -16,7 +16,7 @@ import pytest
 
 from wap.approval import reviews
 from wap.approval.reviews import Review
-from wap.audit.report import build_report, review_id
+from wap.audit.report import build_report, headline, review_id
 from wap.ui import app as ui_app
 
 BIN = Path(sys.executable).parent
@@ -206,6 +206,7 @@ def test_review_page_renders_the_report(as_viewer, runs) -> None:
         '<td class="num warn">1</td>',  # dbt: warned
         f"airflow variables set {VARIABLE} 'approve {current.review_id}'",  # the exact instruction
         "2019-01-01 … 2021-12-01",  # period range before
+        headline(current.report),  # the report's one line, as Markdown and Slack give it
     ):
         assert expected in page, expected
     assert "<script>" not in page
