@@ -25,7 +25,7 @@ from cosmos.profiles.base import BaseProfileMapping
 from cosmos.profiles.snowflake.base import SnowflakeBaseProfileMapping
 
 from wap.dbt.manifest import check_one_schema
-from wap.dbt.profiles import DUCKDB_THREADS, duckdb_settings, duckdb_target
+from wap.dbt.profiles import DUCKDB_THREADS, duckdb_profile, duckdb_settings, duckdb_target
 from wap.dbt.project import dbt_env, dbt_vars, prepared_project, read_project
 from wap.dbt.results import push_test_results
 
@@ -215,14 +215,14 @@ class DuckDBFileProfileMapping(BaseProfileMapping):
         except AirflowNotFoundException:
             return {}
 
+    def _profile(self, settings: dict[str, Any] | None) -> dict[str, Any]:
+        args = self.profile_args
+        return duckdb_profile(args["path"], args["schema"], settings, threads=args.get("threads", DUCKDB_THREADS))
+
     @property
     def profile(self) -> dict[str, Any]:
-        profile = {"type": "duckdb", "threads": DUCKDB_THREADS, **self.profile_args}
-        settings = duckdb_settings(self._extra())
-        if settings:
-            profile["settings"] = settings
-        return profile
+        return self._profile(duckdb_settings(self._extra()))
 
     @property
     def mock_profile(self) -> dict[str, Any]:
-        return {"type": "duckdb", "threads": DUCKDB_THREADS, **self.profile_args}
+        return self._profile(None)

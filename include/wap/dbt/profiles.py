@@ -37,19 +37,22 @@ def duckdb_settings(extra: Mapping[str, Any]) -> dict[str, Any]:
     return settings
 
 
+def duckdb_profile(
+    path: str, schema: str, settings: Mapping[str, Any] | None = None, *, threads: int = DUCKDB_THREADS
+) -> dict[str, Any]:
+    """A dbt-duckdb target on the file ``path``, building into ``schema``, with DuckDB ``settings`` if any: the one
+    shape of the profile, written to a file (:func:`write_profiles`) or by Cosmos in a task."""
+    target: dict[str, Any] = {"type": "duckdb", "path": path, "schema": schema, "threads": threads}
+    if settings:
+        target["settings"] = dict(settings)
+    return target
+
+
 def duckdb_target(
     config: WapConfig, settings: Mapping[str, Any] | None = None, *, schema: str | None = None
 ) -> dict[str, Any]:
     """The dbt-duckdb target: the warehouse file, the write schema (or ``schema``), the connection's settings."""
-    target: dict[str, Any] = {
-        "type": "duckdb",
-        "path": str(config.duckdb_path),
-        "schema": schema or config.write_schema,
-        "threads": DUCKDB_THREADS,
-    }
-    if settings:
-        target["settings"] = dict(settings)
-    return target
+    return duckdb_profile(str(config.duckdb_path), schema or config.write_schema, settings)
 
 
 def connection_settings(config: WapConfig) -> dict[str, Any]:
