@@ -4,8 +4,12 @@
 **Preflight**: the settings load and the warehouse answers through its connection; otherwise the run fails
 here, with the reason, before anything is written.
 
-**Write**: Cosmos builds every dbt model into the write schema (`develop_dwh` by default), running each
-model's tests right after it. A failing model or test ends the run: nothing is audited or published.
+**Write**: `reset_write` empties the write schema of everything earlier cycles left there (after a publish, the
+previous production) and carries production's incremental models and snapshots over (Snowflake: zero-copy clones;
+DuckDB: copies), so that dbt extends production's state; a run triggered with conf `{"full_refresh": true}`
+rebuilds the incremental models from scratch. Then Cosmos builds every seed, model and snapshot into the write
+schema (`develop_dwh` by default), running each one's tests right after it. A failing model or test ends the run:
+nothing is audited or published.
 
 **Audit**: diffs the write schema against production inside the warehouse; the report (JSON, with its
 `review_id`) is the task's XCom and its Markdown rendering is in the task log. A marker in the write schema
@@ -52,6 +56,10 @@ with DAG(
 ) as dag:
     preflight = PythonOperator(task_id="preflight", python_callable=tasks.preflight, pool=config.warehouse_task_pool)
 
+    reset_write = PythonOperator(
+        task_id="reset_write", python_callable=tasks.reset_write, pool=config.warehouse_task_pool
+    )
+
     write = DbtTaskGroup(
         group_id="write",
         project_config=dbt_config.project_config(config),
@@ -89,4 +97,4 @@ with DAG(
             on_success_callback=on_published(),
         )
 
-    preflight >> write >> audit >> await_approval >> publish
+    preflight >> reset_write >> write >> audit >> await_approval >> publish

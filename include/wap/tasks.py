@@ -42,6 +42,27 @@ def preflight() -> dict[str, str]:
     return {"warehouse": config.warehouse, "write_schema": config.write_schema, "prod_schema": config.prod_schema}
 
 
+def reset_write(dag_run: Any) -> dict[str, Any]:
+    """Before the build: the write schema holds nothing of earlier cycles, and production's incremental models and
+    snapshots (:mod:`wap.write`). A run triggered with conf ``{"full_refresh": true}`` carries no incremental model
+    (they are built with ``--full-refresh``); snapshots keep their history, as with plain dbt."""
+    from airflow.sdk.exceptions import AirflowFailException
+
+    from wap.config import WapError
+    from wap.dbt.project import prepared_project
+    from wap.write.reset import reset_write_schema
+    from wap.write.state import full_refresh_requested, load_stateful_relations
+
+    config = load_config()
+    try:
+        full_refresh = full_refresh_requested(dag_run.conf)
+    except WapError as error:
+        raise AirflowFailException(f"WAP: {error}") from None
+    stateful = load_stateful_relations(prepared_project(config).manifest_path, full_refresh=full_refresh)
+    result = reset_write_schema(config, stateful)
+    return {**result.as_dict(), "full_refresh": full_refresh}
+
+
 def audit(test_task_ids: Sequence[str], ti: Any, run_id: str) -> dict[str, Any]:
     """Audit: the diff report of this run's build, with its review id, as the task's XCom; opens the review."""
     from wap.audit.stage import run_audit

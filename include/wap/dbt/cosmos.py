@@ -122,9 +122,15 @@ def render_config(config: WapConfig) -> RenderConfig:
     )
 
 
+#: ``--full-refresh`` for the run, rendered when the task runs: only a conf ``{"full_refresh": true}`` sets it (the
+#: ``reset_write`` task refuses any other value before dbt runs). Test tasks ignore it.
+FULL_REFRESH_TEMPLATE = "{{ (dag_run.conf or {}).get('full_refresh') is sameas true }}"
+
+
 def operator_args(config: WapConfig) -> dict[str, Any]:
-    """Arguments for every dbt task: test counts to XCom for the audit; on DuckDB, the 1-slot pool."""
-    return {"callback": push_test_results, "pool": config.warehouse_task_pool}
+    """Arguments for every dbt task: test counts to XCom for the audit; on DuckDB, the 1-slot pool; the run's
+    ``full_refresh``."""
+    return {"callback": push_test_results, "pool": config.warehouse_task_pool, "full_refresh": FULL_REFRESH_TEMPLATE}
 
 
 class SnowflakeConnectionProfileMapping(SnowflakeBaseProfileMapping):

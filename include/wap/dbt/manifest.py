@@ -17,15 +17,19 @@ _PLACEMENT = ("database", "schema", "target_database", "target_schema")
 
 
 def primary_keys(manifest: dict[str, Any]) -> dict[str, list[str]]:
-    """``{relation name: key columns}`` for every model with a declared or tested key.
+    """``{relation name: key columns}`` for every model, seed and snapshot with a declared or tested key.
 
     In order of precedence: ``meta.wap.primary_key``, ``unique_key`` (a string or list), a
-    ``unique_combination_of_columns`` test, a ``unique`` test on one column.
+    ``unique_combination_of_columns`` test, a ``unique`` test on one column. A snapshot holds one row per version
+    of its ``unique_key``, so its key is the ``unique_key`` with the version's ``dbt_valid_from`` (or the name its
+    ``snapshot_meta_column_names`` gives it).
     """
-    models = {uid: node for uid, node in manifest.get("nodes", {}).items() if node.get("resource_type") == "model"}
+    nodes = {
+        uid: node for uid, node in manifest.get("nodes", {}).items() if node.get("resource_type") in RELATIONAL_TYPES
+    }
     tested: dict[str, list[str]] = {}
     for node in manifest.get("nodes", {}).values():
-        if node.get("resource_type") != "test" or node.get("attached_node") not in models:
+        if node.get("resource_type") != "test" or node.get("attached_node") not in nodes:
             continue
         metadata = node.get("test_metadata") or {}
         kwargs = metadata.get("kwargs") or {}
@@ -34,14 +38,17 @@ def primary_keys(manifest: dict[str, Any]) -> dict[str, list[str]]:
         elif metadata.get("name") == "unique" and kwargs.get("column_name"):
             tested.setdefault(node["attached_node"], [kwargs["column_name"]])
     keys = {}
-    for uid, node in models.items():
+    for uid, node in nodes.items():
         config = node.get("config") or {}
         declared = ((config.get("meta") or {}).get("wap") or {}).get("primary_key") or config.get("unique_key")
         if isinstance(declared, str):
             declared = [declared]
-        key = declared or tested.get(uid)
+        key = list(declared or tested.get(uid) or [])
+        if key and node.get("resource_type") == "snapshot":
+            valid_from = (config.get("snapshot_meta_column_names") or {}).get("dbt_valid_from") or "dbt_valid_from"
+            key = [*key, valid_from] if valid_from not in key else key
         if key:
-            keys[node.get("alias") or node["name"]] = list(key)
+            keys[node.get("alias") or node["name"]] = key
     return keys
 
 

@@ -40,6 +40,25 @@ def test_alias_names_the_relation() -> None:
     assert primary_keys(manifest) == {"m_table": ["id"]}
 
 
+def test_seeds_and_snapshots_have_keys_and_a_snapshot_key_names_the_version() -> None:
+    manifest = {
+        "nodes": {
+            "seed.p.s": {**_model("s", meta={"wap": {"primary_key": ["id"]}}), "resource_type": "seed"},
+            "snapshot.p.h": {**_model("h", unique_key="customer_id"), "resource_type": "snapshot"},
+            "snapshot.p.r": {
+                **_model("r", unique_key=["a", "b"], snapshot_meta_column_names={"dbt_valid_from": "valid_from"}),
+                "resource_type": "snapshot",
+            },
+            "snapshot.p.none": {**_model("none"), "resource_type": "snapshot"},
+        }
+    }
+    assert primary_keys(manifest) == {
+        "s": ["id"],
+        "h": ["customer_id", "dbt_valid_from"],
+        "r": ["a", "b", "valid_from"],
+    }
+
+
 def test_missing_manifest_means_no_keys(tmp_path: Path) -> None:
     assert load_primary_keys(tmp_path / "manifest.json") == {}
 
