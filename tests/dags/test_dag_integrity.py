@@ -107,6 +107,19 @@ def test_audit_follows_every_write_task_and_uses_the_warehouse_pool(dagbag: DagB
     assert sorted(audit.op_kwargs["test_task_ids"]) == sorted(t for t in dag.task_ids if t.endswith(".test"))
 
 
+def test_the_write_schema_is_reset_after_preflight_and_before_every_dbt_task(dagbag: DagBag) -> None:
+    dag = dagbag.dags["wap_dwh"]
+    reset = dag.get_task("reset_write")
+    assert reset.upstream_task_ids == {"preflight"} and reset.pool == "wap_warehouse"
+    write_roots = {
+        task.task_id
+        for task in dag.tasks
+        if task.task_id.startswith("write.") and not any(t.startswith("write.") for t in task.upstream_task_ids)
+    }
+    assert write_roots and reset.downstream_task_ids == write_roots
+    assert all(dag.get_task(task_id).upstream_task_ids == {"reset_write"} for task_id in write_roots)
+
+
 def test_a_project_with_a_node_outside_the_write_schema_does_not_import(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:

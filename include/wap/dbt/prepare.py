@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 
 from wap.config import WapError
 from wap.dbt.manifest import check_one_schema
-from wap.dbt.prepared import prepare_copy
+from wap.dbt.prepared import needs_deps, prepare_copy
 from wap.dbt.profiles import write_profiles
 from wap.dbt.project import DbtProject, dbt_env, dbt_vars, prepared_dir, read_project
 
@@ -27,8 +27,6 @@ if TYPE_CHECKING:
     from wap.config import WapConfig
 
 log = logging.getLogger(__name__)
-
-DEPENDENCY_FILES = ("packages.yml", "dependencies.yml")
 
 
 class DbtCommandError(WapError):
@@ -67,9 +65,10 @@ def run_dbt(config: WapConfig, project: DbtProject, *args: str, profiles: Path, 
 def prepare(config: WapConfig) -> DbtProject:
     """The prepared copy, profile, packages, manifest and one-schema check of the configured project; returns
     the prepared copy (what the Write stage builds)."""
-    project = prepare_copy(read_project(config.dbt_project_dir), prepared_dir(config))
+    source = read_project(config.dbt_project_dir)
+    project = prepare_copy(source, prepared_dir(config))
     profiles = write_profiles(config, project, profiles_dir(config)).parent
-    if any((project.path / name).is_file() for name in DEPENDENCY_FILES):
+    if needs_deps(source, project):
         run_dbt(config, project, "deps", profiles=profiles)
         log.info("Installed the packages of %s", project.name)
     run_dbt(config, project, "parse", profiles=profiles)

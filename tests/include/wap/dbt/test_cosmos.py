@@ -7,6 +7,7 @@ from __future__ import annotations
 import base64
 import json
 import shutil
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -243,7 +244,7 @@ def test_each_dbt_task_renders_a_query_tag_naming_its_run(monkeypatch: pytest.Mo
     monkeypatch.delenv("AIRFLOW_CONN_SNOWFLAKE_DEFAULT", raising=False)  # rendering the DAG needs none
     dag = write_group(snowflake_config())
     task = dag.get_task("write.sysselsetting_forholdstall.run")
-    task.render_template_fields({"dag": dag, "task": task, "run_id": run_id})
+    task.render_template_fields({"dag": dag, "task": task, "run_id": run_id, "dag_run": SimpleNamespace(conf={})})
     assert json.loads(task.env[QUERY_TAG_ENV]) == {
         "app": "wap",
         "dag_id": "wap_dwh",
@@ -251,6 +252,17 @@ def test_each_dbt_task_renders_a_query_tag_naming_its_run(monkeypatch: pytest.Mo
         "task_id": "write.sysselsetting_forholdstall.run",
     }
     assert task.profile_config.profile_mapping.profile_args["query_tag"] == "{{ env_var('WAP_QUERY_TAG', '') }}"
+
+
+@pytest.mark.parametrize(
+    ("conf", "flag"), [(None, False), ({}, False), ({"full_refresh": True}, True), ({"full_refresh": "true"}, False)]
+)
+def test_only_a_full_refresh_conf_of_true_adds_the_flag(conf: dict | None, flag: bool) -> None:
+    dag = write_group(load_config())
+    for task_id in ("write.sysselsetting_forholdstall.run", "write.stg_ssb__befolkning_sysselsetting.run"):
+        task = dag.get_task(task_id)
+        task.render_template_fields({"dag": dag, "task": task, "run_id": RUN_ID, "dag_run": SimpleNamespace(conf=conf)})
+        assert ("--full-refresh" in task.add_cmd_flags()) is flag, task_id
 
 
 def test_dbt_reads_the_query_tag_as_text(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -1,0 +1,52 @@
+"""The shop test project (tests/dbt_projects/shop) and its landing data, batch by batch.
+
+The landing schema ``shop_landing`` (outside the write schema) holds the newest batch only, as many landing
+tables do: ``order_batch`` is replaced by each load, and ``customer_status`` holds the customers' current status
+(the snapshot ``customer_status_history`` keeps its history).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import duckdb
+
+from tests.conftest import PROJECT_DIR
+
+SHOP = PROJECT_DIR / "tests" / "dbt_projects" / "shop"
+SHOP_UTILS = PROJECT_DIR / "tests" / "dbt_projects" / "shop_utils"
+
+#: The loads, in order: orders (order id, customer id, amount in cents) and every customer's status.
+BATCHES: dict[int, dict[str, list[tuple]]] = {
+    1: {"orders": [(100, 1, 1250), (101, 2, 990)], "status": [(1, "new"), (2, "new"), (3, "new")]},
+    2: {"orders": [(102, 1, 4000), (103, 3, 150)], "status": [(1, "gold"), (2, "new"), (3, "new")]},
+    3: {"orders": [(104, 2, 700)], "status": [(1, "gold"), (2, "silver"), (3, "lapsed")]},
+}
+#: A load that fails orders_history's unique test (one order twice): the build must stop there.
+BAD_BATCH = {"orders": [(105, 1, 100), (105, 1, 100)], "status": [(1, "gold"), (2, "silver"), (3, "lapsed")]}
+
+
+def load_batch(duckdb_path: Path, batch: int, data: dict[str, list[tuple]] | None = None) -> None:
+    """Replace the landing tables with load ``batch`` (``data``, default :data:`BATCHES`)."""
+    data = data or BATCHES[batch]
+    with duckdb.connect(str(duckdb_path)) as conn:
+        conn.execute("create schema if not exists shop_landing")
+        conn.execute(
+            "create or replace table shop_landing.order_batch "
+            "(batch integer, order_id integer, customer_id integer, amount_cents integer)"
+        )
+        conn.executemany(
+            "insert into shop_landing.order_batch values (?, ?, ?, ?)", [(batch, *o) for o in data["orders"]]
+        )
+        conn.execute("create or replace table shop_landing.customer_status (customer_id integer, status varchar)")
+        conn.executemany("insert into shop_landing.customer_status values (?, ?)", data["status"])
+
+
+def copy_shop(folder: Path) -> Path:
+    """A copy of the shop project (and its local package beside it, as ``../shop_utils`` expects) in ``folder``:
+    for a plain dbt build to compare with, which installs packages and writes ``target/`` into its project."""
+    import shutil
+
+    for source in (SHOP, SHOP_UTILS):
+        shutil.copytree(source, folder / source.name, ignore=shutil.ignore_patterns("target", "dbt_packages", "logs"))
+    return folder / SHOP.name
