@@ -55,7 +55,7 @@ demo: demo-data
 	echo "== Before the run =="
 	wap series
 	echo
-	python -m wap.local.demo_cycle
+	wap cycle --decision approve
 	echo "== The review, as \`wap status\` shows it =="
 	wap status
 	echo

@@ -67,6 +67,20 @@ def _dbt_profiles(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cycle(args: argparse.Namespace) -> int:
+    import json
+
+    from wap.local.cycle import cycle
+
+    try:
+        conf = json.loads(args.conf) if args.conf else None
+    except json.JSONDecodeError as error:
+        raise WapError(f"--conf is not JSON: {error}") from None
+    if conf is not None and not isinstance(conf, dict):
+        raise WapError(f"--conf must be a JSON object, not {args.conf!r}")
+    return cycle(args.decision, as_json=args.json, conf=conf)
+
+
 def _diff(args: argparse.Namespace) -> int:
     import json
 
@@ -189,6 +203,22 @@ def build_parser() -> argparse.ArgumentParser:
     demo_commands = demo.add_subparsers(dest="action", required=True)
     reset = demo_commands.add_parser("reset", help="recreate it: production through 2021, the 2022 load in landing")
     reset.set_defaults(handler=_demo_reset)
+
+    cycle = commands.add_parser(
+        "cycle",
+        help="one WAP cycle of the configured dbt project on the local Airflow components, decided as told",
+    )
+    cycle.add_argument(
+        "--decision",
+        choices=["approve", "reject", "none"],
+        required=True,
+        help="what the reviewer does (none: someone else decides, in the view or with `wap approve`)",
+    )
+    cycle.add_argument(
+        "--json", action="store_true", help="end with one JSON line: outcome, run_id, review_id, seconds"
+    )
+    cycle.add_argument("--conf", help="the run's conf, as JSON (e.g. '{\"full_refresh\": true}')")
+    cycle.set_defaults(handler=_cycle)
 
     status = commands.add_parser("status", help="the open review (or the latest): id, state, links")
     status.set_defaults(handler=_status)

@@ -1,4 +1,4 @@
-"""Run `make demo`'s cycle (``python -m wap.local.demo_cycle``: wap_dwh on the real Airflow components) on a
+"""Run `make demo`'s cycle (`wap cycle`: wap_dwh on the real Airflow components) on a
 temporary Airflow home and embedded warehouse; check what it printed, wrote and audited.
 
 The expected rows are computed here in Python from the landing generator, independently of the dbt SQL.
@@ -6,6 +6,7 @@ The expected rows are computed here in Python from the landing generator, indepe
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import subprocess
@@ -49,8 +50,8 @@ def _cycle(home: Path, decision: str) -> Path:
     _run([str(BIN / "airflow"), "db", "migrate"], env)
     _run([str(BIN / "wap"), "settings", "apply"], env)
     _run([str(BIN / "wap"), "demo", "reset"], env)
-    command = [sys.executable, "-m", "wap.local.demo_cycle", "--decision", decision, "--home", str(home)]
-    (home / "cycle.txt").write_text(_run(command, env))  # exits 0 only if the run succeeded
+    command = [str(BIN / "wap"), "cycle", "--decision", decision, "--json"]
+    (home / "cycle.txt").write_text(_run(command, env))  # exits 0 only if the decision was carried out
     return path
 
 
@@ -79,6 +80,9 @@ def test_the_review_was_announced_and_rejected_and_nothing_published(warehouse: 
     assert "Deferring (no worker slot is held while waiting)" in cycle  # the approval task's log, as shown
     assert f"Review {rid} rejected: nothing will be published" in cycle
     assert "Published review" not in cycle
+    outcome = json.loads(cycle.strip().splitlines()[-1])  # `wap cycle --json`: its last line
+    assert (outcome["outcome"], outcome["review_id"], outcome["decision"]) == ("rejected", rid, "reject")
+    assert outcome["run_id"].startswith("wap_cycle__") and outcome["seconds"]["trigger_to_review"] > 0
     status = _wap(warehouse, "status")
     assert status.returncode == 0, status.stderr
     assert f"wap_approval__wap_dwh = 'reject {rid}'" in status.stdout
@@ -104,6 +108,9 @@ def test_an_approved_review_is_published(published: Path) -> None:
     assert marker == (rid,)
     assert "_wap_swap" not in schemas
     assert f"publish: Published review {rid}" in cycle
+    outcome = json.loads(cycle.strip().splitlines()[-1])
+    assert (outcome["outcome"], outcome["review_id"], outcome["state"]) == ("published", rid, "success")
+    assert outcome["seconds"]["decision_to_end"] > 0
     assert "Review " + rid + ": published" in _wap(published, "status").stdout
 
 

@@ -130,6 +130,7 @@ class AirflowCluster:
     ``duckdb_path``, ``outbox_path``: the embedded warehouse and the Slack outbox (default: in the home).
     ``env``: extra environment for every component and CLI call (overrides the defaults below).
     ``demo_reset``: prepare the demo warehouse with ``wap demo reset`` before starting.
+    ``apply_settings``: apply the bundle's ``airflow_settings.yaml`` (connections, pools, variables) after migrating.
     ``expected_dags``: DAG ids that must be serialized before the cluster counts as ready (default: one per
     DAG file, named like the file; files starting with ``_`` are not expected to hold a DAG).
     ``port``: the API server's port on 127.0.0.1 (default: a free one).
@@ -147,6 +148,7 @@ class AirflowCluster:
         outbox_path: Path | str | None = None,
         env: Mapping[str, str] | None = None,
         demo_reset: bool = True,
+        apply_settings: bool = True,
         expected_dags: Iterable[str] | None = None,
         parallelism: int = 1,
         poke_interval: str = "2s",
@@ -168,6 +170,7 @@ class AirflowCluster:
             else [f.stem for f in self.dag_files if not f.name.startswith("_")]
         )
         self.demo_reset = demo_reset
+        self.apply_settings = apply_settings
         self.startup_timeout = startup_timeout
         self.verbose = verbose
         self.port = port or free_port()
@@ -243,12 +246,16 @@ class AirflowCluster:
         # The demo warehouse does not touch Airflow: prepare it while the metadata database migrates.
         reset = self._spawn_setup(["wap", "demo", "reset"]) if self.demo_reset else None
         self._check(self.airflow("db", "migrate"), "airflow db migrate")
-        self._check(self.run("wap", "settings", "apply", "--file", str(PROJECT_DIR / "airflow_settings.yaml")), "")
+        if self.apply_settings:
+            self._check(self.run("wap", "settings", "apply", "--file", str(PROJECT_DIR / "airflow_settings.yaml")), "")
         if reset is not None:
             out, _ = reset.communicate()
             if reset.returncode != 0:
                 raise ClusterError(f"wap demo reset failed ({reset.returncode}):\n{out[-4000:]}")
-        self._say(f"metadata database migrated, settings applied, demo warehouse ready ({self._since(started)})")
+        ready = ["metadata database migrated"]
+        ready += ["settings applied"] if self.apply_settings else []
+        ready += ["demo warehouse ready"] if self.demo_reset else []
+        self._say(f"{', '.join(ready)} ({self._since(started)})")
         for name in COMPONENTS:
             self._spawn(name)
         self.wait_for(

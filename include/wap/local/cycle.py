@@ -1,0 +1,284 @@
+"""`wap cycle`: one WAP cycle of the configured dbt project on the real Airflow components, decided like a reviewer.
+
+The scheduler, dag processor, triggerer and API server run on 127.0.0.1 (``wap.local.cluster``, the same harness the
+end-to-end tests use) with ``AIRFLOW_HOME`` (default: the project's ``.airflow``; a new home is migrated and gets the
+bundle's ``airflow_settings.yaml``), the bundle's DAGs and the configured warehouse; no data is reset. Before the
+components start, the project is prepared (`wap dbt prepare`: profile, packages, manifest) and, on DuckDB, a missing
+warehouse file is created (an empty production: the first publish creates it).
+
+Then this process triggers ``wap_dwh``, waits until ``await_approval`` is deferred (or the run ends: a failed build),
+prints the Slack alert the outbox received, decides as a reviewer would (``approve``/``reject``: the Airflow CLI sets
+the approval Variable; ``none``: someone else decides, in the review view or with `wap approve`), waits for the end
+and shows what the approval task, ``publish`` and the audit logged. The components stop at the end; `make airflow`
+shows the same runs and the "WAP reviews" view. `make demo` runs it on the demo project.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shlex
+import sys
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from wap.config import WapError
+
+if TYPE_CHECKING:
+    from wap.config import WapConfig
+    from wap.local.cluster import AirflowCluster
+
+BUILD_TIMEOUT = 600  # the dbt build (one Cosmos task at a time) and the audit
+DECISION_TIMEOUT = 180  # from a decision to the end of the run (the sensor's poke, the publish)
+#: Lines of the approval task's and publish's logs that tell the story (the rest is in the task logs).
+STORY = re.compile(
+    r"(Review [0-9a-f]{12} is open until \S+"
+    r"|Not decided: [^\"']*?slot is held while waiting\)"
+    r"|Review [0-9a-f]{12} (approved|rejected)[^\"'\]]*?(proceed|published)"
+    r"|Published review [0-9a-f]{12} of run \S+ into \w+"
+    r"|Review [0-9a-f]{12} \w+[^\"'\]]*nothing will be published)"
+)
+
+
+DECISIONS = ("approve", "reject", "none")
+#: What each decision must end in for the cycle to count as carried out (exit 0).
+CARRIED_OUT = {"approve": {"published"}, "reject": {"rejected"}, "none": {"published", "rejected"}}
+#: Lines of a failed dbt task's log that say why.
+DBT_FAILURE = re.compile(
+    r"(Failure in test .*|Got \d+ results?, configured to fail.*|\w+ Error in \w+ .*|Database Error.*)"
+)
+
+
+@dataclass
+class CycleResult:
+    """How one cycle ended: ``outcome`` is ``published``, ``rejected``, ``timed out``, ``build failed`` (no review
+    opened) or ``failed`` (after the review: the publish refused or broke)."""
+
+    outcome: str
+    run_id: str
+    review_id: str | None = None
+    state: str | None = None
+    decision: str = "none"
+    failed_tasks: list[str] = field(default_factory=list)
+    seconds: dict[str, float | None] = field(default_factory=dict)
+
+    @property
+    def carried_out(self) -> bool:
+        return self.outcome in CARRIED_OUT[self.decision]
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "outcome": self.outcome,
+            "run_id": self.run_id,
+            "review_id": self.review_id,
+            "state": self.state,
+            "decision": self.decision,
+            "failed_tasks": self.failed_tasks,
+            "seconds": self.seconds,
+        }
+
+
+def _story(log: str) -> list[str]:
+    seen: list[str] = []
+    for match in STORY.finditer(log):
+        line = match.group(0).rstrip(" ,:")
+        if line not in seen:
+            seen.append(line)
+    return seen
+
+
+def _print_alerts(cluster: AirflowCluster, skip: int) -> int:
+    messages = cluster.outbox()
+    for message in messages[skip:]:
+        print(f"--- Slack message ({message.get('channel', 'outbox')}, {cluster.outbox_path}) ---")
+        print(message.get("text", ""))
+        print("---")
+    if len(messages) == skip:
+        print(f"(no message reached the outbox {cluster.outbox_path}: a Slack connection may be configured)")
+    return len(messages)
+
+
+def fail_unfinished_runs(dag_id: str) -> list[str]:
+    """Mark runs an interrupted earlier demo left queued or running as failed: one run at a time may be active,
+    so a leftover would keep the new run queued forever. Call it while no scheduler runs."""
+    from airflow.models.dagrun import DagRun
+    from airflow.utils.session import create_session
+    from airflow.utils.state import DagRunState, State, TaskInstanceState
+    from sqlalchemy import select
+
+    with create_session() as session:
+        runs = session.scalars(
+            select(DagRun).where(DagRun.dag_id == dag_id, DagRun.state.in_([DagRunState.QUEUED, DagRunState.RUNNING]))
+        ).all()
+        for run in runs:
+            for task in run.get_task_instances(state=list(State.unfinished), session=session):
+                task.set_state(TaskInstanceState.FAILED, session=session)  # a deferred sensor's trigger too
+            run.set_state(DagRunState.FAILED)
+        return [run.run_id for run in runs]
+
+
+def run_cycle(
+    config: WapConfig, cluster: AirflowCluster, *, decision: str = "approve", conf: dict[str, Any] | None = None
+) -> CycleResult:
+    """Run wap_dwh on ``cluster`` through its review and ``decision``; returns how it ended."""
+    from wap.audit.markdown import render_markdown
+
+    dag_id = config.dag_id
+    seen = len(cluster.outbox())
+    cluster.airflow("dags", "unpause", dag_id, check=True)  # a DAG first seen by `airflow dags test` is paused
+    triggered = time.monotonic()
+    run_id = cluster.trigger(dag_id, conf=conf, run_id=f"wap_cycle__{datetime.now(timezone.utc):%Y-%m-%dT%H:%M:%S}")
+    result = CycleResult(outcome="failed", run_id=run_id, decision=decision)
+    print(f"== {dag_id} run {run_id}: Write (dbt build into {config.write_schema}), Audit, then a reviewer ==")
+
+    def review_or_end() -> str | None:
+        if cluster.task_state(dag_id, run_id, "await_approval") == "deferred":
+            return "review"
+        return "ended" if cluster.run_state(dag_id, run_id) in ("success", "failed") else None
+
+    if cluster.wait_for(review_or_end, BUILD_TIMEOUT, f"{dag_id} run {run_id} to open its review") == "ended":
+        result.state, result.outcome = cluster.run_state(dag_id, run_id), "build failed"
+        result.failed_tasks = _failed_tasks(cluster, dag_id, run_id)
+        result.seconds = {"trigger_to_review": None, "decision_to_end": None}
+        print(f"== {dag_id} run {run_id} ended {result.state} before its review: nothing was audited or published ==")
+        for task_id in result.failed_tasks:
+            print(f"  {task_id}: failed")
+            for line in _dbt_failures(cluster.task_log(dag_id, run_id, task_id)):
+                print(f"    {line}")
+        print(f"  task logs: {cluster.home / 'logs'}")
+        return result
+    opened = time.monotonic()
+    report = cluster.xcom(dag_id, run_id, "audit")
+    result.review_id = review_id = report["review_id"]
+    value = cluster.variable_get(config.approval_variable)
+    print(f"== Review {review_id} is open: {config.approval_variable} = {value!r}")
+    print(f"   the review page: {cluster.base_url}/wap/reviews/{dag_id}/{run_id} ==\n")
+    seen = _print_alerts(cluster, seen)
+
+    if decision == "none":
+        print(
+            f"\n== Waiting for a reviewer: the review page above, or `wap approve {review_id}` / "
+            f"`wap reject {review_id}` with AIRFLOW_HOME={cluster.home} ==",
+            flush=True,
+        )
+        pending = value
+        decided = cluster.wait_for(
+            lambda: time.monotonic() if cluster.variable_get(config.approval_variable) != pending else None,
+            config.review_timeout.total_seconds() + DECISION_TIMEOUT,
+            f"a decision on review {review_id}",
+            interval=0.5,
+        )
+    else:
+        command = ["airflow", "variables", "set", config.approval_variable, f"{decision} {review_id}"]
+        print(f"\n== A reviewer decides ({decision}) ==\n$ {shlex.join(command)}")
+        decided = time.monotonic()
+        cluster.airflow(*command[1:], check=True)
+    result.state = cluster.wait_for_run(dag_id, run_id, DECISION_TIMEOUT + BUILD_TIMEOUT)
+    ended = time.monotonic()
+    result.seconds = {"trigger_to_review": round(opened - triggered, 1), "decision_to_end": round(ended - decided, 1)}
+
+    states = cluster.task_states(dag_id, run_id)
+    final_value = cluster.variable_get(config.approval_variable) or ""
+    if states.get("publish") == "success":
+        result.outcome = "published"
+    elif states.get("await_approval") == "skipped":
+        result.outcome = "rejected" if final_value.startswith("reject") else "timed out"
+    else:
+        result.failed_tasks = _failed_tasks(cluster, dag_id, run_id)
+    print("\n== await_approval (deferred to the triggerer, no worker slot held) and publish ==")
+    for task_id in ("await_approval", "publish"):
+        for line in _story(cluster.task_log(dag_id, run_id, task_id)):
+            print(f"  {task_id}: {line}")
+    print(f"  run {run_id}: {result.state}, {result.outcome}; tasks: {_summary(states)}")
+    _print_alerts(cluster, seen)
+    print("\n== The audit's report (the audit task's XCom, rendered as its log shows it) ==")
+    print(render_markdown({k: v for k, v in report.items() if k != "review_id"}, review_id))
+    return result
+
+
+def _failed_tasks(cluster: AirflowCluster, dag_id: str, run_id: str) -> list[str]:
+    return sorted(task for task, state in cluster.task_states(dag_id, run_id).items() if state == "failed")
+
+
+def _dbt_failures(log: str) -> list[str]:
+    seen: list[str] = []
+    for match in DBT_FAILURE.finditer(log):
+        line = match.group(0).strip()[:300]
+        if line not in seen:
+            seen.append(line)
+    return seen[:10]
+
+
+def _summary(states: dict[str, str | None]) -> str:
+    """Task states counted: ``success 23, skipped 1``."""
+    counts: dict[str, int] = {}
+    for state in states.values():
+        counts[str(state)] = counts.get(str(state), 0) + 1
+    return ", ".join(f"{state} {count}" for state, count in sorted(counts.items()))
+
+
+def prepare_warehouse(config: WapConfig) -> None:
+    """On DuckDB, create a missing warehouse file: an empty production, so every relation is "added"."""
+    if config.warehouse != "duckdb" or config.duckdb_path.exists():
+        return
+    import duckdb
+
+    config.duckdb_path.parent.mkdir(parents=True, exist_ok=True)
+    duckdb.connect(str(config.duckdb_path)).close()
+    print(f"(created the empty warehouse {config.duckdb_path}: production starts empty)")
+
+
+def cycle(
+    decision: str,
+    *,
+    as_json: bool = False,
+    conf: dict[str, Any] | None = None,
+    home: Path | None = None,
+) -> int:
+    """`wap cycle`: prepare, start the components, run one cycle, stop them. Exit 0 when ``decision`` was carried
+    out (published, or rejected with nothing published), 1 when the cycle ended otherwise; an error (a component
+    that dies, a wait that times out) is a :class:`WapError` naming the logs."""
+    from wap.config import PROJECT_DIR, load_config
+
+    home = home or Path(os.environ.get("AIRFLOW_HOME") or PROJECT_DIR / ".airflow")
+    os.environ["AIRFLOW_HOME"] = str(home)  # before Airflow is imported: this process reads the same database
+    config = load_config()
+    from wap.dbt.prepare import prepare
+    from wap.local.cluster import AirflowCluster
+
+    new_home = not (home / "airflow.db").exists()
+    prepared = prepare(config)
+    print(f"== dbt project {prepared.name} ({config.dbt_project_dir}) prepared in {prepared.path} ==")
+    prepare_warehouse(config)
+    if not new_home:
+        for run_id in fail_unfinished_runs(config.dag_id):
+            print(f"(marked {config.dag_id} run {run_id}, left unfinished by an earlier cycle, as failed)")
+    print(f"== Starting Airflow's API server, scheduler, dag processor and triggerer ({home}) ==")
+    port = os.environ.get("AIRFLOW__API__PORT")
+    try:
+        with AirflowCluster(
+            home=home,
+            dags_folder=PROJECT_DIR / "dags",
+            duckdb_path=config.duckdb_path,
+            outbox_path=config.slack_outbox,
+            demo_reset=False,
+            apply_settings=new_home,
+            env={name: value for name, value in os.environ.items() if name.startswith("WAP_")},
+            poke_interval=f"{int(config.approval_poke_interval.total_seconds())}s",
+            port=int(port) if port and decision == "none" else None,  # a reviewer opens the view: a known port
+        ) as cluster:
+            result = run_cycle(config, cluster, decision=decision, conf=conf)
+    except AssertionError as error:  # ClusterError: a component died, a wait timed out, a CLI call failed
+        raise WapError(f"{error}\ncomponent logs in {home / 'components'}, task logs in {home / 'logs'}") from None
+    if not result.carried_out:
+        why = f"the cycle ended {result.outcome!r}"
+        if result.failed_tasks:
+            why += f" (failed: {', '.join(result.failed_tasks)})"
+        print(f"wap cycle: {why}, not as decided ({decision}); logs in {home / 'logs'}", file=sys.stderr)
+    if as_json:
+        print(json.dumps(result.as_dict()))
+    return 0 if result.carried_out else 1

@@ -1,0 +1,67 @@
+"""`wap cycle`'s own logic: what counts as carried out, what it prints of a failed build, the empty warehouse."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from wap.cli import main
+from wap.config import load_config
+from wap.local.cycle import CycleResult, _dbt_failures, prepare_warehouse
+
+
+@pytest.mark.parametrize(
+    ("decision", "outcome", "carried_out"),
+    [
+        ("approve", "published", True),
+        ("approve", "rejected", False),
+        ("approve", "build failed", False),
+        ("reject", "rejected", True),
+        ("reject", "published", False),
+        ("reject", "timed out", False),
+        ("none", "published", True),
+        ("none", "rejected", True),
+        ("none", "failed", False),
+    ],
+)
+def test_a_cycle_is_carried_out_when_it_ends_as_decided(decision: str, outcome: str, carried_out: bool) -> None:
+    result = CycleResult(outcome=outcome, run_id="r", decision=decision)
+    assert result.carried_out is carried_out
+    assert set(result.as_dict()) == {"outcome", "run_id", "review_id", "state", "decision", "failed_tasks", "seconds"}
+
+
+def test_a_failed_dbt_task_says_why() -> None:
+    log = (
+        "[2026-12-01] INFO - 23:29:07  Failure in test unique_orders_history_order_id (models/marts/x.yml)\n"
+        "[2026-12-01] INFO - 23:29:07    Got 1 result, configured to fail if != 0\n"
+        "[2026-12-01] INFO - 23:29:07  Failure in test unique_orders_history_order_id (models/marts/x.yml)\n"
+        "[2026-12-01] INFO - 23:29:07  Done. PASS=0 WARN=0 ERROR=1\n"
+    )
+    assert _dbt_failures(log) == [
+        "Failure in test unique_orders_history_order_id (models/marts/x.yml)",
+        "Got 1 result, configured to fail if != 0",
+    ]
+
+
+def test_a_missing_duckdb_file_is_created_empty(tmp_path: Path) -> None:
+    config = load_config({"WAP_DUCKDB_PATH": str(tmp_path / "new" / "warehouse.duckdb")})
+    prepare_warehouse(config)
+    with duckdb.connect(str(config.duckdb_path), read_only=True) as conn:
+        assert conn.execute("select count(*) from duckdb_tables()").fetchone() == (0,)
+    prepare_warehouse(config)  # an existing file is left as it is
+
+
+@pytest.mark.parametrize(("conf", "message"), [("{not json", "--conf is not JSON"), ("[1]", "must be a JSON object")])
+def test_a_bad_conf_is_refused_before_anything_starts(
+    conf: str, message: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["cycle", "--decision", "approve", "--conf", conf]) == 2
+    assert message in capsys.readouterr().err
+
+
+def test_the_decision_is_required_and_checked(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit):
+        main(["cycle", "--decision", "maybe"])
+    assert "invalid choice: 'maybe'" in capsys.readouterr().err
