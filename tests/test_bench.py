@@ -27,3 +27,19 @@ def test_the_diff_section_checks_its_report_against_the_construction(capsys: pyt
     diff._bench_size(20_000)
     out = capsys.readouterr().out
     assert "report matches construction" in out and "REPORT DIFFERS" not in out
+
+
+def test_the_scale_section_renders_and_audits_a_generated_project(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import generated
+    import run
+
+    monkeypatch.setattr(generated, "CHAINS", 2)
+    monkeypatch.setattr(generated, "STEPS", 3)
+    monkeypatch.setattr(run, "REPEATS", 1)
+    generated.bench_generated()
+    out = capsys.readouterr().out
+    assert "generated project: 6 models" in out
+    assert "audit  7 unchanged relations (unchanged)" in out  # 6 models and the seed, all equal to production
+    assert "warehouse statements" in out
