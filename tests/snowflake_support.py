@@ -76,7 +76,7 @@ def run_task(operator: Any, run_id: str, ti: FakeTaskInstance) -> Any:
         "run_id": run_id,
         "ti": ti,
         "task_instance": ti,
-        "dag_run": SimpleNamespace(run_id=run_id, logical_date=None),
+        "dag_run": SimpleNamespace(run_id=run_id, logical_date=None, conf={}),
     }
     operator.render_template_fields(context)
     return operator.execute(context)
