@@ -8,6 +8,7 @@ tables do: ``order_batch`` is replaced by each load, and ``customer_status`` hol
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import duckdb
 
@@ -50,3 +51,20 @@ def copy_shop(folder: Path) -> Path:
     for source in (SHOP, SHOP_UTILS):
         shutil.copytree(source, folder / source.name, ignore=shutil.ignore_patterns("target", "dbt_packages", "logs"))
     return folder / SHOP.name
+
+
+def load_batch_sql(cursor: Any, database: str, batch: int) -> None:
+    """Replace the landing tables with load ``batch`` through a Snowflake cursor (fakesnow or a real account)."""
+    data = BATCHES[batch]
+    cursor.execute(f"create schema if not exists {database}.shop_landing")
+    cursor.execute(
+        f"create or replace table {database}.shop_landing.order_batch "
+        "(batch integer, order_id integer, customer_id integer, amount_cents integer)"
+    )
+    values = ", ".join(f"({batch}, {order}, {customer}, {cents})" for order, customer, cents in data["orders"])
+    cursor.execute(f"insert into {database}.shop_landing.order_batch values {values}")
+    cursor.execute(
+        f"create or replace table {database}.shop_landing.customer_status (customer_id integer, status varchar)"
+    )
+    values = ", ".join(f"({customer}, '{status}')" for customer, status in data["status"])
+    cursor.execute(f"insert into {database}.shop_landing.customer_status values {values}")

@@ -21,7 +21,7 @@ from typing import Any
 import pytest
 
 from tests.fakesnow_support import FakesnowServer, drop_database, new_database_name, point_snowflake_default
-from tests.shop_support import BATCHES, SHOP
+from tests.shop_support import SHOP, load_batch_sql
 from tests.snowflake_support import dbt_build
 from wap.audit.stage import run_audit
 from wap.config import WapConfig, load_config
@@ -56,22 +56,6 @@ def query_of(warehouse: SnowflakeWarehouse, sql: str) -> dict:
         return dict(run(sql, []))
 
 
-def load_batch(cursor: Any, database: str, batch: int) -> None:
-    data = BATCHES[batch]
-    cursor.execute(f"create schema if not exists {database}.shop_landing")
-    cursor.execute(
-        f"create or replace table {database}.shop_landing.order_batch "
-        "(batch integer, order_id integer, customer_id integer, amount_cents integer)"
-    )
-    values = ", ".join(f"({batch}, {order}, {customer}, {cents})" for order, customer, cents in data["orders"])
-    cursor.execute(f"insert into {database}.shop_landing.order_batch values {values}")
-    cursor.execute(
-        f"create or replace table {database}.shop_landing.customer_status (customer_id integer, status varchar)"
-    )
-    values = ", ".join(f"({customer}, '{status}')" for customer, status in data["status"])
-    cursor.execute(f"insert into {database}.shop_landing.customer_status values {values}")
-
-
 @pytest.fixture(scope="module")
 def cycle(fakesnow_server: FakesnowServer, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cycle]:
     """Batch 1 built into the write schema and audited; its tables copied into production (fakesnow cannot swap);
@@ -90,7 +74,7 @@ def cycle(fakesnow_server: FakesnowServer, tmp_path_factory: pytest.TempPathFact
         prepare(config)
         warehouse = SnowflakeWarehouse(config)
         with warehouse.connect() as conn, closing(conn.cursor()) as cursor:
-            load_batch(cursor, database, 1)
+            load_batch_sql(cursor, database, 1)
         dbt_build(config, run_id=RUN_ID)
         report = run_audit(config, run_id=RUN_ID)
         views = query_of(warehouse, VIEWS)

@@ -237,6 +237,62 @@ def test_a_wap_cycle_on_snowflake(live: Live) -> None:
     assert execute(warehouse, f"select count(*) from {named(warehouse, prod, MART)}")[0][0] == YEARS * ROWS_A_YEAR
 
 
+def test_the_shop_project_carries_its_state_across_swaps(live: Live, tmp_path: Path) -> None:
+    """A project that is not the demo (tests/dbt_projects/shop): two cycles, each published with the real swap.
+    The second cycle's ``reset_write`` clones production's incremental model and snapshot (``CLONE ... COPY
+    GRANTS``), dbt-snowflake extends the clones, and after the swap production holds both batches, the snapshot's
+    history, and views that read production."""
+    from tests.shop_support import BATCHES, SHOP, load_batch_sql
+    from wap.dbt.prepare import prepare
+    from wap.dbt.project import prepared_project
+    from wap.write.reset import reset_write_schema
+    from wap.write.state import load_stateful_relations
+
+    config = live.config(
+        WAP_DBT_PROJECT_DIR=str(SHOP),
+        WAP_DUCKDB_PATH=str(tmp_path / "parse.duckdb"),
+        WAP_WRITE_SCHEMA=f"{live.write_schema}_SHOP",
+        WAP_PROD_SCHEMA=f"{live.prod_schema}_SHOP",
+    )
+    warehouse = SnowflakeWarehouse(config)
+    write, prod = config.write_schema, config.prod_schema
+    (landing,) = execute(
+        warehouse, "select count(*) from information_schema.schemata where schema_name = 'SHOP_LANDING'"
+    )[0]
+    if landing:
+        pytest.skip(f"{live.database} has a schema SHOP_LANDING already (the shop project's source): not touched")
+    swap = f"alter schema {named(warehouse, write)} swap with {named(warehouse, prod)}"
+    try:
+        prepare(config)
+        stateful = load_stateful_relations(prepared_project(config).manifest_path)
+        execute(warehouse, f"create schema if not exists {named(warehouse, prod)}")
+        for batch, run_id in ((1, "manual__live_shop_1"), (2, "manual__live_shop_2")):
+            with warehouse.connect() as conn, closing(conn.cursor()) as cursor:
+                load_batch_sql(cursor, live.database, batch)
+            reset = reset_write_schema(config, stateful)
+            assert reset.carried == (() if batch == 1 else ("CUSTOMER_STATUS_HISTORY", "ORDERS_HISTORY"))
+            dbt_build(config, run_id=run_id)
+            report = run_audit(config, run_id=run_id)
+            assert report["swap_safety"] == [], report["swap_safety"]  # no view names the write schema
+            execute(warehouse, swap)
+
+        orders = execute(warehouse, f"select order_id, batch from {named(warehouse, prod)}.orders_history order by 1")
+        assert orders == [(order, batch) for batch in (1, 2) for order, _, _ in BATCHES[batch]["orders"]]
+        history = execute(
+            warehouse,
+            f"select customer_id, status, dbt_valid_to is null from {named(warehouse, prod)}.customer_status_history "
+            "order by 1, 2",
+        )
+        assert history == [(1, "gold", True), (1, "new", False), (2, "new", True), (3, "new", True)]
+        # The views read production: the write schema (the previous production) emptied, they still answer.
+        reset_write_schema(config, [])
+        large = execute(warehouse, f"select count(*) from {named(warehouse, prod)}.stg_large_orders")[0][0]
+        assert large == 2
+    finally:
+        for schema in (write, prod, "SHOP_LANDING", f"{write}_DBT_TEST__AUDIT"):
+            execute(warehouse, f"drop schema if exists {named(warehouse, schema)} cascade")
+
+
 def test_the_connection_is_built_from_the_variables() -> None:
     """How the variables become the connection (needs no account: runs in every test run)."""
     env = {name: f"<{name.lower()}>" for name in REQUIRED}
