@@ -47,9 +47,11 @@ STORY = re.compile(
 DECISIONS = ("approve", "reject", "none")
 #: What each decision must end in for the cycle to count as carried out (exit 0).
 CARRIED_OUT = {"approve": {"published"}, "reject": {"rejected"}, "none": {"published", "rejected"}}
-#: Lines of a failed dbt task's log that say why.
+#: Lines of a failed dbt task's log that say why: up to a quote, backslash, newline or colour code (the task log's
+#: lines are JSON).
 DBT_FAILURE = re.compile(
-    r"(Failure in test .*|Got \d+ results?, configured to fail.*|\w+ Error in \w+ .*|Database Error.*)"
+    r"(Failure in test [^\"\\\n\x1b]*|Got \d+ results?, configured to fail[^\"\\\n\x1b]*"
+    r"|\w+ Error in \w+ [^\"\\\n\x1b]*|Database Error[^\"\\\n\x1b]*)"
 )
 
 

@@ -45,6 +45,14 @@ def test_a_failed_dbt_task_says_why() -> None:
     ]
 
 
+def test_failure_lines_are_cut_from_json_log_records() -> None:
+    log = (
+        '{"event":"\\u001b[0m00:14:27  \\u001b[31mFailure in test unique_stg_orders_order_id (models/schema.yml)'
+        '\\u001b[0m","logger":"cosmos.hooks.subprocess","task_id":"write.stg_orders.test"}'
+    )
+    assert _dbt_failures(log) == ["Failure in test unique_stg_orders_order_id (models/schema.yml)"]
+
+
 def test_a_missing_duckdb_file_is_created_empty(tmp_path: Path) -> None:
     config = load_config({"WAP_DUCKDB_PATH": str(tmp_path / "new" / "warehouse.duckdb")})
     prepare_warehouse(config)
