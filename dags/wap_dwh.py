@@ -72,7 +72,7 @@ with DAG(
     audit = PythonOperator(
         task_id="audit",
         python_callable=tasks.audit,
-        op_kwargs={"test_task_ids": [task.task_id for task in write.iter_tasks() if task.task_id.endswith(".test")]},
+        op_kwargs={"test_task_ids": dbt_config.test_task_ids(write)},
         pool=config.warehouse_task_pool,
         on_success_callback=on_review_opened(),
     )

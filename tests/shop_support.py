@@ -17,6 +17,20 @@ from tests.conftest import PROJECT_DIR
 SHOP = PROJECT_DIR / "tests" / "dbt_projects" / "shop"
 SHOP_UTILS = PROJECT_DIR / "tests" / "dbt_projects" / "shop_utils"
 
+#: The relations the project builds (not the ephemeral model), by name.
+RELATIONS = (
+    "raw_customers",
+    "raw_orders",
+    "stg_customers",
+    "stg_orders",
+    "stg_large_orders",
+    "customer_orders",
+    "orders_history",
+    "order_summary_v1",
+    "order_summary_v2",
+    "customer_status_history",
+)
+
 #: The loads, in order: orders (order id, customer id, amount in cents) and every customer's status.
 BATCHES: dict[int, dict[str, list[tuple]]] = {
     1: {"orders": [(100, 1, 1250), (101, 2, 990)], "status": [(1, "new"), (2, "new"), (3, "new")]},
@@ -68,3 +82,19 @@ def load_batch_sql(cursor: Any, database: str, batch: int) -> None:
     )
     values = ", ".join(f"({customer}, '{status}')" for customer, status in data["status"])
     cursor.execute(f"insert into {database}.shop_landing.customer_status values {values}")
+
+
+def relation_rows(path: Path, schema: str, name: str) -> list[tuple]:
+    """The relation's rows, sorted, without dbt's snapshot columns (timestamps of the run that built them)."""
+    with duckdb.connect(str(path), read_only=True) as conn:
+        columns = [
+            column
+            for (column,) in conn.execute(
+                "select column_name from information_schema.columns where table_schema = ? and table_name = ? "
+                "order by ordinal_position",
+                [schema, name],
+            ).fetchall()
+            if not column.startswith("dbt_")
+        ]
+        select = ", ".join(f'"{column}"' for column in columns)
+        return sorted(conn.execute(f'select {select} from "{schema}"."{name}"').fetchall(), key=repr)

@@ -13,7 +13,8 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from tests.shop_support import SHOP, copy_shop, load_batch
+from tests.shop_support import RELATIONS, SHOP, copy_shop, load_batch
+from tests.shop_support import relation_rows as rows
 from wap.audit.dialect import DIALECTS
 from wap.audit.stage import run_audit
 from wap.audit.swap_safety import views_naming
@@ -27,18 +28,6 @@ from wap.warehouse.duckdb import DuckDBWarehouse
 pytestmark = pytest.mark.integration
 
 RUN_ID = "manual__2026-12-01T00:00:00"
-RELATIONS = (
-    "raw_customers",
-    "raw_orders",
-    "stg_customers",
-    "stg_orders",
-    "stg_large_orders",
-    "customer_orders",
-    "orders_history",
-    "order_summary_v1",
-    "order_summary_v2",
-    "customer_status_history",
-)
 
 
 @pytest.fixture(scope="module")
@@ -54,22 +43,6 @@ def built(config: WapConfig) -> dict:
     prepared = prepare(config)
     output = run_dbt(config, prepared, "build", profiles=profiles_dir(config))
     return {"prepared": prepared, "output": output, "report": run_audit(config, run_id=RUN_ID)}
-
-
-def rows(path: Path, schema: str, name: str) -> list[tuple]:
-    """The relation's rows, without dbt's snapshot columns (timestamps of the run that built them)."""
-    with duckdb.connect(str(path), read_only=True) as conn:
-        columns = [
-            column
-            for (column,) in conn.execute(
-                "select column_name from information_schema.columns where table_schema = ? and table_name = ? "
-                "order by ordinal_position",
-                [schema, name],
-            ).fetchall()
-            if not column.startswith("dbt_")
-        ]
-        select = ", ".join(f'"{column}"' for column in columns)
-        return sorted(conn.execute(f'select {select} from "{schema}"."{name}"').fetchall(), key=repr)
 
 
 def view_sql(path: Path, schema: str) -> dict[str, str]:

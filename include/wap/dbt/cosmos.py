@@ -117,6 +117,10 @@ def render_config(config: WapConfig) -> RenderConfig:
         emit_datasets=False,
         load_method=LoadMode.DBT_MANIFEST,
         test_behavior=TestBehavior.AFTER_EACH,
+        # A test of several models (a relationships test, a singular test joining two models) runs once all of them
+        # are built, in a task of its own (`<test>_test`), as `dbt build` orders it; attached to one of its models
+        # it would run before the others exist.
+        should_detach_multiple_parents_tests=True,
         invocation_mode=InvocationMode.SUBPROCESS,
         dbt_executable_path=config.dbt_executable,
     )
@@ -131,6 +135,14 @@ def operator_args(config: WapConfig) -> dict[str, Any]:
     """Arguments for every dbt task: test counts to XCom for the audit; on DuckDB, the 1-slot pool; the run's
     ``full_refresh``."""
     return {"callback": push_test_results, "pool": config.warehouse_task_pool, "full_refresh": FULL_REFRESH_TEMPLATE}
+
+
+def test_task_ids(group: Any) -> list[str]:
+    """The dbt test tasks of the write group (``<model>.test`` after each model, ``<test>_test`` for a test of
+    several models): the tasks whose test counts the audit collects."""
+    from cosmos.operators.local import DbtTestLocalOperator
+
+    return sorted(task.task_id for task in group.iter_tasks() if isinstance(task, DbtTestLocalOperator))
 
 
 class SnowflakeConnectionProfileMapping(SnowflakeBaseProfileMapping):

@@ -40,9 +40,11 @@ def push_test_results(project_dir: str, **kwargs: Any) -> None:
 
 
 def model_of_task(task_id: str) -> str:
-    """``write.<model>.test`` -> ``<model>``."""
+    """``write.<model>.test`` -> ``<model>``; a test of several models, ``write.<test>_test`` -> ``<test>``."""
     parts = task_id.split(".")
-    return parts[-2] if len(parts) >= 2 else task_id
+    if parts[-1] == "test" and len(parts) >= 2:
+        return parts[-2]
+    return parts[-1].removesuffix("_test")
 
 
 def collect(task_results: Iterable[tuple[str, dict[str, int] | None]]) -> list[dict[str, Any]]:

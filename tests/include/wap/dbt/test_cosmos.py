@@ -239,6 +239,23 @@ def write_group(config: WapConfig) -> Any:
     return dag
 
 
+def test_a_test_of_several_models_runs_after_all_of_them_and_is_counted(tmp_path: Any) -> None:
+    from tests.shop_support import SHOP
+    from wap.dbt.cosmos import test_task_ids
+    from wap.dbt.prepare import prepare
+
+    config = load_config({"WAP_DBT_PROJECT_DIR": str(SHOP), "WAP_DUCKDB_PATH": str(tmp_path / "w.duckdb")})
+    prepare(config)
+    dag = write_group(config)
+    detached = [task for task in dag.tasks if task.task_id.startswith("write.relationships_orders_history")]
+    assert len(detached) == 1 and detached[0].task_id.endswith("_test")
+    assert {"write.orders_history.run", "write.stg_customers.run"} <= detached[0].upstream_task_ids | {
+        upstream for task_id in detached[0].upstream_task_ids for upstream in dag.get_task(task_id).upstream_task_ids
+    }
+    ids = test_task_ids(dag.task_group.children["write"])
+    assert detached[0].task_id in ids and "write.orders_history.test" in ids
+
+
 @pytest.mark.parametrize("run_id", [RUN_ID, 'manual__it\'s "quoted" <&>'])
 def test_each_dbt_task_renders_a_query_tag_naming_its_run(monkeypatch: pytest.MonkeyPatch, run_id: str) -> None:
     monkeypatch.delenv("AIRFLOW_CONN_SNOWFLAKE_DEFAULT", raising=False)  # rendering the DAG needs none

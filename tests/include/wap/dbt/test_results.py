@@ -51,6 +51,9 @@ def test_callback_is_quiet_without_results_or_on_bad_json(tmp_path: Path) -> Non
 
 def test_collect_names_models_and_sorts() -> None:
     assert model_of_task("write.sysselsetting_forholdstall.test") == "sysselsetting_forholdstall"
+    assert model_of_task("write.relationships_orders_customer_id__ref_customers__test") == (
+        "relationships_orders_customer_id__ref_customers_"
+    )  # a test of several models, detached into a task of its own
     rows = collect(
         [
             ("write.b.test", {"passed": 2, "failed": 0, "warned": 1}),
