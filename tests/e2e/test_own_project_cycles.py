@@ -7,7 +7,8 @@
 3. reject, after the next load, with conf ``{"full_refresh": true}``: production stays as it was, the write schema
    holds the incremental model rebuilt from the newest batch only, and the snapshot's history;
 4. a load that fails a test: the cycle exits non-zero, nothing is audited or published;
-5. approve the same load as 3 again: the cycle started from production, not from the rejected or failed builds.
+5. the same load as 3 again, with ``--decision none``: a reviewer approves from another shell (`wap approve`),
+   and the cycle, which started from production (not from the rejected or failed builds), publishes.
 
 After each approved cycle production equals a plain `dbt build` of the same project run after every load (the
 incremental model holds every batch, the snapshot its whole history), and its views read production.
@@ -85,6 +86,7 @@ class Adopter:
             "WAP_APPROVAL_POKE_INTERVAL": "1s",
         }
         self.cycles: list[dict[str, Any]] = []
+        self.approval: subprocess.CompletedProcess | None = None
 
     def load(self, batch: int, data: dict | None = None) -> None:
         """A new load of the landing tables, for the bundle's warehouse (once it exists) and the plain one."""
@@ -93,19 +95,43 @@ class Adopter:
                 path.parent.mkdir(parents=True, exist_ok=True)
             load_batch(path, batch, data)
 
-    def cycle(self, decision: str, *, conf: dict | None = None) -> dict[str, Any]:
+    def cycle(self, decision: str, *, conf: dict | None = None, approver: bool = False) -> dict[str, Any]:
+        """`wap cycle --decision <decision> --json`; with ``approver``, someone else approves from another shell
+        (`wap approve <id>`, with the same AIRFLOW_HOME) once the review's alert reaches the outbox."""
         command = [str(BIN / "wap"), "cycle", "--decision", decision, "--json"]
         if conf is not None:
             command += ["--conf", json.dumps(conf)]
-        result = subprocess.run(command, env=self.env, capture_output=True, text=True, check=False, cwd=PROJECT_DIR)
-        outcome = json.loads(result.stdout.strip().splitlines()[-1]) if result.stdout.strip() else {}
-        cycle = {"returncode": result.returncode, "stdout": result.stdout, "stderr": result.stderr, **outcome}
-        (self.folder / f"cycle-{len(self.cycles) + 1}.txt").write_text(result.stdout + "\n" + result.stderr)
-        self.cycles.append(cycle)
-        assert outcome, (
-            f"wap cycle printed no JSON (exit {result.returncode}):\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}"
+        outbox = self.folder / "outbox.jsonl"
+        seen = len(outbox.read_text().splitlines()) if outbox.exists() else 0
+        process = subprocess.Popen(
+            command, env=self.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=PROJECT_DIR
         )
+        if approver:
+            self.approval = self._approve_when_open(process, outbox, seen)
+        stdout, stderr = process.communicate(timeout=1200)
+        outcome = json.loads(stdout.strip().splitlines()[-1]) if stdout.strip() else {}
+        cycle = {"returncode": process.returncode, "stdout": stdout, "stderr": stderr, **outcome}
+        (self.folder / f"cycle-{len(self.cycles) + 1}.txt").write_text(stdout + "\n" + stderr)
+        self.cycles.append(cycle)
+        assert outcome, f"wap cycle printed no JSON (exit {process.returncode}):\n{stdout[-3000:]}\n{stderr[-3000:]}"
         return cycle
+
+    def _approve_when_open(self, process: subprocess.Popen, outbox: Path, seen: int) -> subprocess.CompletedProcess:
+        import re
+        import time
+
+        deadline = time.monotonic() + 900
+        while time.monotonic() < deadline and process.poll() is None:
+            lines = outbox.read_text().splitlines()[seen:] if outbox.exists() else []
+            opened = [re.search(r"WAP review ([0-9a-f]{12}) is open", line) for line in lines]
+            review_ids = [match[1] for match in opened if match]
+            if review_ids:
+                command = [str(BIN / "wap"), "approve", review_ids[0]]
+                approval = subprocess.run(command, env=self.env, capture_output=True, text=True, check=False)
+                if approval.returncode == 0:
+                    return approval
+            time.sleep(1)
+        raise AssertionError("the review never opened for the reviewer in another shell")
 
     def plain_build(self) -> None:
         """`dbt build` of the project as it is (no bundle macros), into the plain warehouse's schema ``plain``."""
@@ -157,7 +183,7 @@ def adopter(tmp_path_factory: pytest.TempPathFactory) -> Any:
 
     team.load(3)
     team.plain_build()
-    team.cycle("approve")
+    team.cycle("none", approver=True)  # someone else decides: `wap approve <id>` from another shell
     snapshots[5] = relation_rows(team.warehouse, "dwh")
     team.snapshots = snapshots
     yield team
@@ -240,9 +266,12 @@ def test_a_cycle_whose_build_fails_a_test_exits_non_zero_and_publishes_nothing(a
     assert adopter.snapshots[4] == adopter.snapshots[2], "production is untouched"
 
 
-def test_the_next_cycle_starts_again_from_production(adopter: Adopter) -> None:
+def test_the_next_cycle_starts_again_from_production_and_someone_else_can_decide(adopter: Adopter) -> None:
     fifth = adopter.cycles[4]
-    assert fifth["returncode"] == 0 and fifth["outcome"] == "published"
+    assert adopter.approval is not None and adopter.approval.returncode == 0
+    assert f"approve {fifth['review_id']}" in adopter.approval.stdout
+    assert fifth["returncode"] == 0 and fifth["outcome"] == "published" and fifth["decision"] == "none"
+    assert "Waiting for a reviewer" in fifth["stdout"]
     statuses = _report(adopter, fifth)
     assert statuses["orders_history"] == "changed"
     assert statuses["customer_orders"] == "unchanged" and statuses["raw_orders"] == "unchanged"

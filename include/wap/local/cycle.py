@@ -168,8 +168,13 @@ def run_cycle(
             flush=True,
         )
         pending = value
+
+        def decided_or_ended() -> float | None:  # a decision, or the review's timeout (the run ends undecided)
+            changed = cluster.variable_get(config.approval_variable) != pending
+            return time.monotonic() if changed or cluster.run_state(dag_id, run_id) in ("success", "failed") else None
+
         decided = cluster.wait_for(
-            lambda: time.monotonic() if cluster.variable_get(config.approval_variable) != pending else None,
+            decided_or_ended,
             config.review_timeout.total_seconds() + DECISION_TIMEOUT,
             f"a decision on review {review_id}",
             interval=0.5,

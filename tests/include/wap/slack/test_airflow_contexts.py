@@ -106,7 +106,9 @@ def test_cli_process_finds_the_connection_in_the_metadata_database(
 def test_task_callbacks_post_the_review_and_the_failure(airflow_env: dict[str, str], slack: FakeSlackServer) -> None:
     slack.reset()
     output = _run([str(BIN / "airflow"), "dags", "test", "slack_probe"], airflow_env, check=False)
-    assert "state=failed" in output  # publish fails on purpose; the callbacks must not change anything else
+    # publish fails on purpose; the callbacks must not change anything else. `airflow dags test` ends with
+    # "DagRun Finished: ... state=failed" or, in some runs, only "DagRun failed": either says the run failed.
+    assert "state=failed" in output or "DagRun failed" in output, output[-3000:]
 
     review, failure = slack.messages()
     rid = review["text"].split()[2]
