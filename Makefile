@@ -17,6 +17,7 @@ export AIRFLOW__API__HOST ?= 127.0.0.1
 export AIRFLOW__API__PORT ?= 8080
 export AIRFLOW__API__BASE_URL ?= http://127.0.0.1:8080
 export AIRFLOW__COSMOS__ENABLE_TELEMETRY := False
+export AIRFLOW__WORKERS__MIN_HEARTBEAT_INTERVAL ?= 1
 export DO_NOT_TRACK := 1
 export DBT_SEND_ANONYMOUS_USAGE_STATS := False
 export WAP_DUCKDB_PATH ?= $(PROJECT)/.wap/warehouse.duckdb

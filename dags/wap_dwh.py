@@ -4,12 +4,15 @@
 **Preflight**: the settings load and the warehouse answers through its connection; otherwise the run fails
 here, with the reason, before anything is written.
 
-**Write**: `reset_write` empties the write schema of everything earlier cycles left there (after a publish, the
-previous production) and carries production's incremental models and snapshots over (Snowflake: zero-copy clones;
+**Write**: the write schema is emptied of everything earlier cycles left there (after a publish, the previous
+production), and production's incremental models and snapshots are carried over (Snowflake: zero-copy clones;
 DuckDB: copies), so that dbt extends production's state; a run triggered with conf `{"full_refresh": true}`
-rebuilds the incremental models from scratch. Then Cosmos builds every seed, model and snapshot into the write
-schema (`develop_dwh` by default), running each one's tests right after it. A failing model or test ends the run:
-nothing is audited or published.
+rebuilds the incremental models from scratch. Then dbt builds every seed, model and snapshot into the write schema
+(`develop_dwh` by default) with its tests. By default (`WAP_WRITE_MODE=one_build`) `write.build` does both, as one
+`dbt build`, and every other task of the group shows one node and its tests as that build runs them (they start and
+end in the triggerer); clearing `write.build` builds again from the reset. With `WAP_WRITE_MODE=per_model`,
+`reset_write` resets and Cosmos runs a dbt command per model and per model's tests, each retried on its own. A
+failing model or test ends the run: nothing is audited or published.
 
 **Audit**: diffs the write schema against production inside the warehouse; the report (JSON, with its
 `review_id`) is the task's XCom and its Markdown rendering is in the task log. A marker in the write schema
@@ -41,6 +44,7 @@ from wap.dag_defaults import START_DATE, default_args
 from wap.dbt import cosmos as dbt_config
 from wap.publish.operator import SnowflakePublishOperator
 from wap.slack.callbacks import on_published, on_rejected, on_review_opened
+from wap.write.group import one_build_group, producer_task_id
 
 config = load_config()
 
@@ -56,23 +60,31 @@ with DAG(
 ) as dag:
     preflight = PythonOperator(task_id="preflight", python_callable=tasks.preflight, pool=config.warehouse_task_pool)
 
-    reset_write = PythonOperator(
-        task_id="reset_write", python_callable=tasks.reset_write, pool=config.warehouse_task_pool
-    )
-
-    write = DbtTaskGroup(
-        group_id="write",
-        project_config=dbt_config.project_config(config),
-        profile_config=dbt_config.profile_config(config),
-        execution_config=dbt_config.execution_config(config),
-        render_config=dbt_config.render_config(config),
-        operator_args=dbt_config.operator_args(config),
-    )
+    if config.write_mode == "one_build":
+        write = one_build_group(config, retries=default_args()["retries"])
+        audit_args = {"test_rows_task_id": producer_task_id()}
+        preflight >> write
+        write_done = write.get_child_by_label("build")  # the units only show the build: the audit follows it
+    else:
+        reset_write = PythonOperator(
+            task_id="reset_write", python_callable=tasks.reset_write, pool=config.warehouse_task_pool
+        )
+        write = DbtTaskGroup(
+            group_id="write",
+            project_config=dbt_config.project_config(config),
+            profile_config=dbt_config.profile_config(config),
+            execution_config=dbt_config.execution_config(config),
+            render_config=dbt_config.render_config(config),
+            operator_args=dbt_config.operator_args(config),
+        )
+        audit_args = {"test_task_ids": dbt_config.test_task_ids(write)}
+        preflight >> reset_write >> write
+        write_done = write
 
     audit = PythonOperator(
         task_id="audit",
         python_callable=tasks.audit,
-        op_kwargs={"test_task_ids": dbt_config.test_task_ids(write)},
+        op_kwargs=audit_args,
         pool=config.warehouse_task_pool,
         on_success_callback=on_review_opened(),
     )
@@ -97,4 +109,4 @@ with DAG(
             on_success_callback=on_published(),
         )
 
-    preflight >> reset_write >> write >> audit >> await_approval >> publish
+    write_done >> audit >> await_approval >> publish

@@ -17,6 +17,8 @@ from pathlib import Path
 PROJECT_DIR = Path(__file__).resolve().parents[2]
 
 WAREHOUSES = ("duckdb", "snowflake")
+#: How the Write stage runs dbt: one `dbt build` watched by a task per node, or a dbt command per node (Cosmos).
+WRITE_MODES = ("one_build", "per_model")
 
 # Unquoted identifiers that both Snowflake and DuckDB accept: a letter or underscore, then letters, digits,
 # underscores (and `$` on Snowflake only, so not here). Anything else is refused rather than quoted.
@@ -90,6 +92,7 @@ class WapConfig:
     sample_rows: int = 5
     slack_channel: str = "#data-reviews"
     slack_outbox: Path = PROJECT_DIR / ".wap" / "slack-outbox.jsonl"
+    write_mode: str = "one_build"
 
     def __post_init__(self) -> None:
         if self.warehouse not in WAREHOUSES:
@@ -115,6 +118,11 @@ class WapConfig:
             raise ConfigError(f"WAP_SAMPLE_ROWS={self.sample_rows!r} must be a whole number from 0 to 100")
         if self.grants_on_swap not in ("block", "copy"):
             raise ConfigError(f"WAP_GRANTS_ON_SWAP={self.grants_on_swap!r} must be 'block' or 'copy'")
+        if self.write_mode not in WRITE_MODES:
+            raise ConfigError(
+                f"WAP_WRITE_MODE={self.write_mode!r} is not a write mode: use 'one_build' (one dbt build, a task per "
+                "model watching it) or 'per_model' (a dbt command per model and test, each retried on its own)"
+            )
         if self.review_timeout <= timedelta(0):
             raise ConfigError(f"WAP_REVIEW_TIMEOUT={self.review_timeout!r} must be positive")
 
@@ -162,10 +170,11 @@ def load_config(env: Mapping[str, str] | None = None) -> WapConfig:
         ("warehouse_pool", "WAP_WAREHOUSE_POOL"),
         ("slack_channel", "WAP_SLACK_CHANNEL"),
         ("grants_on_swap", "WAP_GRANTS_ON_SWAP"),
+        ("write_mode", "WAP_WRITE_MODE"),
     ):
         value = _get(env, var)
         if value is not None:
-            values[field_name] = value.lower() if field_name == "warehouse" else value
+            values[field_name] = value.lower() if field_name in ("warehouse", "write_mode") else value
     for field_name, var in (
         ("duckdb_path", "WAP_DUCKDB_PATH"),
         ("dbt_project_dir", "WAP_DBT_PROJECT_DIR"),

@@ -49,26 +49,30 @@ def reset_write(dag_run: Any) -> dict[str, Any]:
     from airflow.sdk.exceptions import AirflowFailException
 
     from wap.config import WapError
-    from wap.dbt.project import prepared_project
-    from wap.write.reset import reset_write_schema
-    from wap.write.state import full_refresh_requested, load_stateful_relations
+    from wap.write.reset import reset_for_run
 
-    config = load_config()
     try:
-        full_refresh = full_refresh_requested(dag_run.conf)
+        return reset_for_run(load_config(), dag_run.conf)
     except WapError as error:
         raise AirflowFailException(f"WAP: {error}") from None
-    stateful = load_stateful_relations(prepared_project(config).manifest_path, full_refresh=full_refresh)
-    result = reset_write_schema(config, stateful)
-    return {**result.as_dict(), "full_refresh": full_refresh}
 
 
-def audit(test_task_ids: Sequence[str], ti: Any, run_id: str) -> dict[str, Any]:
-    """Audit: the diff report of this run's build, with its review id, as the task's XCom; opens the review."""
+def audit(
+    ti: Any, run_id: str, test_task_ids: Sequence[str] = (), test_rows_task_id: str | None = None
+) -> dict[str, Any]:
+    """Audit: the diff report of this run's build, with its review id, as the task's XCom; opens the review.
+
+    The dbt test counts come from the one-build task (``test_rows_task_id``, its rows per model) or, in per-model
+    mode, from each test task (``test_task_ids``).
+    """
     from wap.audit.stage import run_audit
+    from wap.write.watcher import TEST_ROWS_XCOM_KEY
 
     config = load_config()
-    dbt_tests = collect((task_id, ti.xcom_pull(task_ids=task_id, key=XCOM_KEY)) for task_id in test_task_ids)
+    if test_rows_task_id is not None:
+        dbt_tests = list(ti.xcom_pull(task_ids=test_rows_task_id, key=TEST_ROWS_XCOM_KEY) or [])
+    else:
+        dbt_tests = collect((task_id, ti.xcom_pull(task_ids=task_id, key=XCOM_KEY)) for task_id in test_task_ids)
     report = run_audit(config, run_id=run_id, dbt_tests=dbt_tests)
     open_review(config.approval_variable, report["review_id"], run_id)
     return report

@@ -18,7 +18,19 @@ from ..conftest import PROJECT_DIR
 
 @pytest.fixture(scope="module")
 def dagbag() -> DagBag:
+    """The DAGs as deployed by default: the Write stage in one-build mode."""
     return DagBag(dag_folder=str(PROJECT_DIR / "dags"))
+
+
+@pytest.fixture(scope="module")
+def per_model_dagbag() -> DagBag:
+    """The DAGs with ``WAP_WRITE_MODE=per_model``: Cosmos' task per dbt command."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("WAP_WRITE_MODE", "per_model")
+        return DagBag(dag_folder=str(PROJECT_DIR / "dags"))
+
+
+MODELS = ["stg_ssb__befolkning_sysselsetting", "int_sysselsetting_pivoted", "sysselsetting_forholdstall"]
 
 
 def test_no_import_errors(dagbag: DagBag) -> None:
@@ -26,12 +38,17 @@ def test_no_import_errors(dagbag: DagBag) -> None:
     assert dagbag.dag_ids, "no DAG was found in dags/"
 
 
-def test_every_dag_has_tags_owner_and_retries(dagbag: DagBag) -> None:
-    for dag_id, dag in dagbag.dags.items():
+def test_every_dag_has_tags_owner_and_retries(dagbag: DagBag, per_model_dagbag: DagBag) -> None:
+    from wap.write.watcher import DbtUnitWatcher
+
+    for dag_id, dag in [*dagbag.dags.items(), *per_model_dagbag.dags.items()]:
         assert dag.tags, f"{dag_id} has no tags"
         for task in dag.tasks:
-            assert task.retries >= 1, f"{dag_id}.{task.task_id} has no retries"
             assert task.owner not in ("", "airflow"), f"{dag_id}.{task.task_id} has no owner"
+            if isinstance(task, DbtUnitWatcher):  # it reports the build; the build task is what retries
+                assert task.retries == 0 and task.producer_retries == dag.get_task("write.build").retries >= 1
+            else:
+                assert task.retries >= 1, f"{dag_id}.{task.task_id} has no retries"
 
 
 def test_dag_id_equals_file_name(dagbag: DagBag) -> None:
@@ -51,8 +68,8 @@ def _manifest_models() -> set[str]:
     return {node["name"] for node in manifest["nodes"].values() if node["resource_type"] == "model"}
 
 
-def test_write_group_has_one_run_and_one_test_task_per_model(dagbag: DagBag) -> None:
-    dag = dagbag.dags["wap_dwh"]
+def test_per_model_write_group_has_one_run_and_one_test_task_per_model(per_model_dagbag: DagBag) -> None:
+    dag = per_model_dagbag.dags["wap_dwh"]
     models = _manifest_models()
     assert models == {"stg_ssb__befolkning_sysselsetting", "int_sysselsetting_pivoted", "sysselsetting_forholdstall"}
     write_tasks = {task.task_id for task in dag.tasks if task.task_id.startswith("write.")}
@@ -63,8 +80,8 @@ def test_write_group_has_one_run_and_one_test_task_per_model(dagbag: DagBag) -> 
         assert test.task_id in run.downstream_task_ids, f"{model}: its test does not follow its run"
 
 
-def test_write_tasks_follow_the_dbt_lineage_and_share_the_warehouse_pool(dagbag: DagBag) -> None:
-    dag = dagbag.dags["wap_dwh"]
+def test_per_model_write_tasks_follow_the_dbt_lineage_and_share_the_warehouse_pool(per_model_dagbag: DagBag) -> None:
+    dag = per_model_dagbag.dags["wap_dwh"]
     order = ["stg_ssb__befolkning_sysselsetting", "int_sysselsetting_pivoted", "sysselsetting_forholdstall"]
     for upstream, downstream in itertools.pairwise(order):
         assert f"write.{downstream}.run" in dag.get_task(f"write.{upstream}.test").downstream_task_ids
@@ -73,8 +90,9 @@ def test_write_tasks_follow_the_dbt_lineage_and_share_the_warehouse_pool(dagbag:
             assert task.pool == "wap_warehouse"
 
 
-def test_dbt_tasks_build_into_the_write_schema(dagbag: DagBag) -> None:
-    task = dagbag.dags["wap_dwh"].get_task("write.sysselsetting_forholdstall.run")
+def test_dbt_tasks_build_into_the_write_schema(dagbag: DagBag, per_model_dagbag: DagBag) -> None:
+    assert dagbag.dags["wap_dwh"].get_task("write.build").vars["wap_write_schema"] == "develop_dwh"
+    task = per_model_dagbag.dags["wap_dwh"].get_task("write.sysselsetting_forholdstall.run")
     assert task.vars["wap_write_schema"] == "develop_dwh"
 
 
@@ -83,7 +101,7 @@ def test_parsing_never_runs_dbt(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("WAP_DBT_EXECUTABLE", "/nonexistent/dbt")
     bag = DagBag(dag_folder=str(PROJECT_DIR / "dags" / "wap_dwh.py"))
     assert bag.import_errors == {}
-    assert "write.sysselsetting_forholdstall.run" in bag.dags["wap_dwh"].task_ids
+    assert "write.sysselsetting_forholdstall_run" in bag.dags["wap_dwh"].task_ids
 
 
 def test_a_bad_setting_is_an_import_error_naming_it(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -93,8 +111,8 @@ def test_a_bad_setting_is_an_import_error_naming_it(monkeypatch: pytest.MonkeyPa
     assert "WAP_WRITE_SCHEMA='develop_dwh; drop schema dwh' is not a valid SQL identifier" in error
 
 
-def test_audit_follows_every_write_task_and_uses_the_warehouse_pool(dagbag: DagBag) -> None:
-    dag = dagbag.dags["wap_dwh"]
+def test_per_model_audit_follows_every_write_task_and_uses_the_warehouse_pool(per_model_dagbag: DagBag) -> None:
+    dag = per_model_dagbag.dags["wap_dwh"]
     audit = dag.get_task("audit")
     assert audit.pool == "wap_warehouse"
     write_leaves = {
@@ -107,8 +125,10 @@ def test_audit_follows_every_write_task_and_uses_the_warehouse_pool(dagbag: DagB
     assert sorted(audit.op_kwargs["test_task_ids"]) == sorted(t for t in dag.task_ids if t.endswith(".test"))
 
 
-def test_the_write_schema_is_reset_after_preflight_and_before_every_dbt_task(dagbag: DagBag) -> None:
-    dag = dagbag.dags["wap_dwh"]
+def test_per_model_the_write_schema_is_reset_after_preflight_and_before_every_dbt_task(
+    per_model_dagbag: DagBag,
+) -> None:
+    dag = per_model_dagbag.dags["wap_dwh"]
     reset = dag.get_task("reset_write")
     assert reset.upstream_task_ids == {"preflight"} and reset.pool == "wap_warehouse"
     write_roots = {
@@ -118,6 +138,46 @@ def test_the_write_schema_is_reset_after_preflight_and_before_every_dbt_task(dag
     }
     assert write_roots and reset.downstream_task_ids == write_roots
     assert all(dag.get_task(task_id).upstream_task_ids == {"reset_write"} for task_id in write_roots)
+
+
+def test_one_build_group_has_the_build_and_a_task_per_model_with_its_tests(dagbag: DagBag) -> None:
+    from wap.write.watcher import DbtBuildProducer, DbtUnitWatcher
+
+    dag = dagbag.dags["wap_dwh"]
+    write_tasks = {task.task_id for task in dag.tasks if task.task_id.startswith("write.")}
+    assert write_tasks == {"write.build"} | {f"write.{model}_run" for model in MODELS}
+    build = dag.get_task("write.build")
+    assert isinstance(build, DbtBuildProducer) and build.upstream_task_ids == {"preflight"}
+    assert build.pool == "wap_warehouse" and build.base_cmd == ["build"] and build.install_deps is False
+    manifest = json.loads(prepared_project(load_config()).manifest_path.read_text())
+    for model in MODELS:
+        unit = dag.get_task(f"write.{model}_run")
+        assert isinstance(unit, DbtUnitWatcher) and unit.start_from_trigger
+        assert unit.upstream_task_ids == {"preflight"}, "a unit waits for nothing in the group: it watches the build"
+        tests = {
+            uid
+            for uid, node in manifest["nodes"].items()
+            if node["resource_type"] == "test" and node["depends_on"]["nodes"] == [f"model.wap_dwh.{model}"]
+        }
+        assert unit.node_ids[0] == f"model.wap_dwh.{model}" and set(unit.node_ids[1:]) == tests and tests
+        assert unit.start_trigger_args.trigger_kwargs["producer_task_id"] == "write.build"
+        assert unit.pool != "wap_warehouse", "a unit never opens the warehouse"
+
+
+def test_one_build_audit_follows_the_build_alone(dagbag: DagBag) -> None:
+    """The build's success is one whole build of this run; the units only show it (they end right after)."""
+    dag = dagbag.dags["wap_dwh"]
+    audit = dag.get_task("audit")
+    assert audit.upstream_task_ids == {"write.build"}
+    assert audit.op_kwargs == {"test_rows_task_id": "write.build"}
+    assert "reset_write" not in dag.task_ids, "the build task resets the write schema itself, on every try"
+
+
+def test_an_unknown_write_mode_is_an_import_error_naming_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("WAP_WRITE_MODE", "fast")
+    bag = DagBag(dag_folder=str(PROJECT_DIR / "dags" / "wap_dwh.py"))
+    (error,) = bag.import_errors.values()
+    assert "WAP_WRITE_MODE='fast' is not a write mode" in error
 
 
 def test_a_project_with_a_node_outside_the_write_schema_does_not_import(

@@ -206,6 +206,8 @@ class AirflowCluster:
             "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "5",
             "AIRFLOW__DAG_PROCESSOR__MIN_FILE_PROCESS_INTERVAL": "30",
             "AIRFLOW__SCHEDULER__ENABLE_HEALTH_CHECK": "False",
+            # A worker notices its task's end within 1 s (default 5: the supervisor's wait between checks).
+            "AIRFLOW__WORKERS__MIN_HEARTBEAT_INTERVAL": "1",
             "AIRFLOW__COSMOS__ENABLE_TELEMETRY": "False",
             "DO_NOT_TRACK": "1",
             "DBT_SEND_ANONYMOUS_USAGE_STATS": "False",
@@ -386,6 +388,11 @@ class AirflowCluster:
         )
         return dict(rows)
 
+    def run_created_at(self, dag_id: str, run_id: str) -> float | None:
+        """When the run was created (queued), as a Unix time: where its timings start, whatever triggered it."""
+        row = self._query_one("select queued_at from dag_run where dag_id = ? and run_id = ?", (dag_id, run_id))
+        return datetime.fromisoformat(row[0]).replace(tzinfo=timezone.utc).timestamp() if row and row[0] else None
+
     def run_state(self, dag_id: str, run_id: str) -> str | None:
         row = self._query_one("select state from dag_run where dag_id = ? and run_id = ?", (dag_id, run_id))
         return row[0] if row else None
@@ -499,12 +506,20 @@ class AirflowCluster:
 
         return self.wait_for(reached, timeout, f"{dag_id}.{task_id} of {run_id} to be {sorted(wanted)}")
 
-    def wait_for_run(self, dag_id: str, run_id: str, timeout: float, states: Iterable[str] = TERMINAL_RUN_STATES):
+    def wait_for_run(
+        self,
+        dag_id: str,
+        run_id: str,
+        timeout: float,
+        states: Iterable[str] = TERMINAL_RUN_STATES,
+        interval: float = 1.0,
+    ):
         wanted = set(states)
         return self.wait_for(
             lambda: state if (state := self.run_state(dag_id, run_id)) in wanted else None,
             timeout,
             f"{dag_id} run {run_id} to end in {sorted(wanted)}",
+            interval=interval,
         )
 
     def diagnostics(self, lines: int = 40) -> str:

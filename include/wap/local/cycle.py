@@ -6,7 +6,7 @@ bundle's ``airflow_settings.yaml``), the bundle's DAGs and the configured wareho
 components start, the project is prepared (`wap dbt prepare`: profile, packages, manifest) and, on DuckDB, a missing
 warehouse file is created (an empty production: the first publish creates it).
 
-Then this process triggers ``wap_dwh``, waits until ``await_approval`` is deferred (or the run ends: a failed build),
+Then this process triggers ``wap_dwh``, waits until the audit has opened the review (or the run ends: a failed build),
 prints the Slack alert the outbox received, decides as a reviewer would (``approve``/``reject``: the Airflow CLI sets
 the approval Variable; ``none``: someone else decides, in the review view or with `wap approve`), waits for the end
 and shows what the approval task, ``publish`` and the audit logged. The components stop at the end; `make airflow`
@@ -132,17 +132,18 @@ def run_cycle(
     dag_id = config.dag_id
     seen = len(cluster.outbox())
     cluster.airflow("dags", "unpause", dag_id, check=True)  # a DAG first seen by `airflow dags test` is paused
-    triggered = time.monotonic()
     run_id = cluster.trigger(dag_id, conf=conf, run_id=f"wap_cycle__{datetime.now(timezone.utc):%Y-%m-%dT%H:%M:%S}")
+    triggered = cluster.run_created_at(dag_id, run_id) or time.time()  # not the CLI's start-up
     result = CycleResult(outcome="failed", run_id=run_id, decision=decision)
     print(f"== {dag_id} run {run_id}: Write (dbt build into {config.write_schema}), Audit, then a reviewer ==")
 
-    def review_or_end() -> str | None:
-        if cluster.task_state(dag_id, run_id, "await_approval") == "deferred":
+    def review_or_end() -> str | None:  # the audit has opened the review: the Variable is pending, the alert sent
+        if cluster.task_state(dag_id, run_id, "audit") == "success":
             return "review"
         return "ended" if cluster.run_state(dag_id, run_id) in ("success", "failed") else None
 
-    if cluster.wait_for(review_or_end, BUILD_TIMEOUT, f"{dag_id} run {run_id} to open its review") == "ended":
+    waited = cluster.wait_for(review_or_end, BUILD_TIMEOUT, f"{dag_id} run {run_id} to open its review", interval=0.25)
+    if waited == "ended":
         result.state, result.outcome = cluster.run_state(dag_id, run_id), "build failed"
         result.failed_tasks = _failed_tasks(cluster, dag_id, run_id)
         result.seconds = {"trigger_to_review": None, "decision_to_end": None}
@@ -153,7 +154,7 @@ def run_cycle(
                 print(f"    {line}")
         print(f"  task logs: {cluster.home / 'logs'}")
         return result
-    opened = time.monotonic()
+    opened = time.time()
     report = cluster.xcom(dag_id, run_id, "audit")
     result.review_id = review_id = report["review_id"]
     value = cluster.variable_get(config.approval_variable)
@@ -171,7 +172,7 @@ def run_cycle(
 
         def decided_or_ended() -> float | None:  # a decision, or the review's timeout (the run ends undecided)
             changed = cluster.variable_get(config.approval_variable) != pending
-            return time.monotonic() if changed or cluster.run_state(dag_id, run_id) in ("success", "failed") else None
+            return time.time() if changed or cluster.run_state(dag_id, run_id) in ("success", "failed") else None
 
         decided = cluster.wait_for(
             decided_or_ended,
@@ -182,10 +183,10 @@ def run_cycle(
     else:
         command = ["airflow", "variables", "set", config.approval_variable, f"{decision} {review_id}"]
         print(f"\n== A reviewer decides ({decision}) ==\n$ {shlex.join(command)}")
-        decided = time.monotonic()
         cluster.airflow(*command[1:], check=True)
-    result.state = cluster.wait_for_run(dag_id, run_id, DECISION_TIMEOUT + BUILD_TIMEOUT)
-    ended = time.monotonic()
+        decided = time.time()  # the Variable is set when the CLI returns: its start-up is not the pipeline's
+    result.state = cluster.wait_for_run(dag_id, run_id, DECISION_TIMEOUT + BUILD_TIMEOUT, interval=0.25)
+    ended = time.time()
     result.seconds = {"trigger_to_review": round(opened - triggered, 1), "decision_to_end": round(ended - decided, 1)}
 
     states = cluster.task_states(dag_id, run_id)

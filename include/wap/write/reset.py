@@ -178,3 +178,15 @@ def snowflake_reset_statements(
         name = quote(relation.name)
         statements.append(f"create {transient}table {write_name}.{name} clone {prod_name}.{name} copy grants")
     return statements
+
+
+def reset_for_run(config: WapConfig, conf: Mapping[str, object] | None) -> dict[str, object]:
+    """The reset of one run: its conf's ``full_refresh`` (refused unless a JSON boolean, :class:`ConfigError`), the
+    project's stateful relations from the prepared manifest, then :func:`reset_write_schema`."""
+    from wap.dbt.project import prepared_project
+    from wap.write.state import full_refresh_requested, load_stateful_relations
+
+    full_refresh = full_refresh_requested(conf)
+    stateful = load_stateful_relations(prepared_project(config).manifest_path, full_refresh=full_refresh)
+    result = reset_write_schema(config, stateful)
+    return {**result.as_dict(), "full_refresh": full_refresh}
