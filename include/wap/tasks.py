@@ -8,7 +8,7 @@ from typing import Any
 
 from wap.config import load_config
 from wap.dbt.results import XCOM_KEY, collect
-from wap.publish import failpoints
+from wap import failpoints
 
 log = logging.getLogger(__name__)
 

@@ -148,12 +148,13 @@ def test_one_build_group_has_the_build_and_a_task_per_model_with_its_tests(dagba
     assert write_tasks == {"write.build"} | {f"write.{model}_run" for model in MODELS}
     build = dag.get_task("write.build")
     assert isinstance(build, DbtBuildProducer) and build.upstream_task_ids == {"preflight"}
+    assert build.downstream_task_ids == {"audit"} | {f"write.{model}_run" for model in MODELS}
     assert build.pool == "wap_warehouse" and build.base_cmd == ["build"] and build.install_deps is False
     manifest = json.loads(prepared_project(load_config()).manifest_path.read_text())
     for model in MODELS:
         unit = dag.get_task(f"write.{model}_run")
         assert isinstance(unit, DbtUnitWatcher) and unit.start_from_trigger
-        assert unit.upstream_task_ids == {"preflight"}, "a unit waits for nothing in the group: it watches the build"
+        assert unit.upstream_task_ids == {"write.build"} and unit.trigger_rule == "always", "it runs beside the build"
         tests = {
             uid
             for uid, node in manifest["nodes"].items()

@@ -1,6 +1,8 @@
 """The approval gate under the real scheduler, triggerer, dag processor and API server (issue 4, item 6).
 
-One cluster for the module (``[core] parallelism = 1``: one worker slot in total); the tests run in order:
+One cluster for the module (``[core] parallelism = 1``: one worker slot in total), with the Write stage in
+per-model mode (``WAP_WRITE_MODE=per_model``: Cosmos' task per dbt command, so that mode too runs whole cycles
+under the real components; the other modules use the default one-build mode); the tests run in order:
 
 a. ``wap_dwh`` builds, audits, opens review A and ``await_approval`` defers; the Variable and the Slack outbox
    name the review id of the audit's XCom.
@@ -21,11 +23,12 @@ sensor is deferred (the probe has finished), or after a run has ended.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
-from .harness import AirflowCluster, duckdb_execute, duckdb_scalar, schema_fingerprint
+from .harness import AirflowCluster, duckdb_execute, duckdb_scalar, e2e_dag_files, schema_fingerprint
 
 pytestmark = pytest.mark.integration
 
@@ -38,6 +41,14 @@ REVIEW_ID = re.compile(r"[0-9a-f]{12}")
 BUILD_TIMEOUT = 360  # the dbt build (6 Cosmos tasks, one at a time) and the audit
 DECISION_TIMEOUT = 90  # the triggerer fires, the scheduler queues, a worker resumes the sensor
 BUNDLE_PREFIX = "_wap_"  # the bundle's own relations (marker, publish record)
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AirflowCluster]:
+    """The four components on a fresh home and demo warehouse, the Write stage in per-model mode."""
+    home = tmp_path_factory.mktemp("airflow-per-model")
+    with AirflowCluster(home=home, dag_files=e2e_dag_files(), env={"WAP_WRITE_MODE": "per_model"}) as running:
+        yield running
 
 
 @pytest.fixture(scope="module")

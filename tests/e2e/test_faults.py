@@ -13,8 +13,15 @@ b. Slack drops every connection; while a review is open a second run is triggere
 c. The second run then builds and opens its review; the Variable still says ``approve <the previous review>``
    (stale), then names another run's review: both are waited out; nobody decides: after ``TIMEOUT`` the sensor
    is skipped, nothing is published, and Slack (back up) gets the timeout notice.
-d. A failing dbt test (negative populations in the landing data, repaired afterwards): the run fails at the
-   test task, no review opens, nothing is published, the failure alert reaches Slack.
+d. A failing dbt test (negative populations in the landing data): the one build fails, and so does the task of the
+   model the test belongs to; no review opens, nothing is published, the failure alert names the test and its
+   model; the build is not retried (a failed test would fail again). Then, on that failed run (the landing data
+   repaired): clearing the model's task judges the same failed build again and builds nothing (nothing audited);
+   clearing ``write.build`` with its downstream (the units, the audit...) rebuilds the write schema from
+   production's state (its reset drops the failed try's relations) and opens a review of the fixed build, which is
+   then rejected.
+d2. The build task is killed (SIGKILL, failpoint ``build.after_dbt``) after its dbt built everything: Airflow
+   retries it, the retry resets the write schema again and builds it again, and only then is it audited.
 e. ``publish`` is killed (SIGKILL, failpoint ``publish.after_swap``) right after the swap committed; Airflow
    retries it; the retry sees production already holds this run and swaps nothing: production is this build,
    and the write schema still holds the previous production.
@@ -171,20 +178,80 @@ def test_d_a_failing_dbt_test_opens_no_review_and_publishes_nothing(cluster, sla
     run_id = cluster.trigger(DAG_ID)
     assert cluster.wait_for_run(DAG_ID, run_id, BUILD_TIMEOUT + RETRY_TIMEOUT) == "failed"
     states = cluster.task_states(DAG_ID, run_id)
-    assert states["write.int_sysselsetting_pivoted.test"] == "failed", states
+    assert states["write.build"] == "failed" and states["write.int_sysselsetting_pivoted_run"] == "failed", states
+    assert states["write.stg_ssb__befolkning_sysselsetting_run"] == "success", states
     assert states["audit"] == "upstream_failed" and states["publish"] == "upstream_failed", states
     assert cluster.xcom(DAG_ID, run_id, "audit") is None
     assert cluster.variable_get(VARIABLE) == before  # no review was opened
     assert content(cluster, "dwh") == journey["dwh"]
+    unit_log = cluster.task_log(DAG_ID, run_id, "write.int_sysselsetting_pivoted_run")
+    assert "Failed: test accepted_range_int_sysselsetting_pivoted_befolkning__0: fail" in unit_log, unit_log[-2000:]
     cluster.wait_for(
-        lambda: any("WAP task failed" in text and "int_sysselsetting_pivoted.test" in text for text in _texts(slack)),
+        lambda: any(
+            "WAP task failed" in text and "write.build" in text and "of int_sysselsetting_pivoted" in text
+            for text in _texts(slack)
+        ),
         30,
-        "the failure alert in Slack",
+        "the failure alert in Slack, naming the failed test's model",
     )
-    duckdb_execute(  # repair the landing data for the next test
+    tries = cluster._query_one(
+        "select try_number from task_instance where dag_id = ? and run_id = ? and task_id = 'write.build'",
+        (DAG_ID, run_id),
+    )
+    assert tries == (1,), "a failed dbt test is not retried: the data would fail it again"
+    duckdb_execute(  # repair the landing data
         cluster.duckdb_path,
         "update ssb.befolkning_sysselsetting set value = -value where value < 0",
     )
+    journey.update(failed_run=run_id)
+
+
+def test_d_clearing_the_failed_model_builds_nothing_clearing_the_build_rebuilds_from_production(
+    cluster, slack, journey
+) -> None:
+    run_id = journey["failed_run"]
+    unit = "write.int_sysselsetting_pivoted_run"
+    half_built = content(cluster, "develop_dwh")
+    assert cluster.clear(DAG_ID, run_id, [unit]) == [unit]
+    cluster.wait_for(lambda: cluster.task_state(DAG_ID, run_id, unit) == "failed", 60, "the cleared unit to fail again")
+    assert cluster.task_state(DAG_ID, run_id, "write.build") == "failed", "a unit never runs dbt"
+    assert cluster.wait_for_run(DAG_ID, run_id, 60) == "failed"
+    assert cluster.xcom(DAG_ID, run_id, "audit") is None and content(cluster, "develop_dwh") == half_built
+
+    cleared = cluster.clear(DAG_ID, run_id, ["write.build"], downstream=True)  # "Clear" with "Downstream" in the UI
+    assert {"write.build", unit, "audit", "await_approval", "publish"} <= set(cleared)
+    review_id = _open_review(cluster, run_id)
+    reset = cluster.xcom(DAG_ID, run_id, "write.build", key="wap_reset")
+    assert sorted(reset["dropped"]) == sorted(half_built), "the retry started from production's state"
+    states = cluster.task_states(DAG_ID, run_id)
+    assert all(state == "success" for task, state in states.items() if task.startswith("write.")), states
+    report = cluster.xcom(DAG_ID, run_id, "audit")
+    assert report["dbt_tests"] and all(row["failed"] == 0 for row in report["dbt_tests"])
+    cluster.variable_set(VARIABLE, f"reject {review_id}")
+    assert cluster.wait_for_run(DAG_ID, run_id, DECISION_TIMEOUT) == "success"
+    assert cluster.task_state(DAG_ID, run_id, "publish") == "skipped"
+    assert content(cluster, "dwh") == journey["dwh"]
+
+
+def test_d2_a_build_killed_after_dbt_is_retried_from_the_reset_and_audited_once(cluster, slack, journey) -> None:
+    (cluster.home / "failpoints").write_text("build.after_dbt\n", encoding="utf-8")
+    run_id = cluster.trigger(DAG_ID)
+    review_id = _open_review(cluster, run_id)
+    assert (cluster.home / "failpoints").read_text(encoding="utf-8").strip() == "", "the failpoint fired"
+    (tries,) = cluster._query_one(
+        "select try_number from task_instance where dag_id = ? and run_id = ? and task_id = 'write.build'",
+        (DAG_ID, run_id),
+    )
+    assert tries == 2
+    reset = cluster.xcom(DAG_ID, run_id, "write.build", key="wap_reset")
+    assert reset["dropped"], "the second try dropped what the killed first try had built"
+    (audits,) = cluster._query_one(
+        "select try_number from task_instance where dag_id = ? and run_id = ? and task_id = 'audit'", (DAG_ID, run_id)
+    )
+    assert audits == 1
+    cluster.variable_set(VARIABLE, f"reject {review_id}")
+    assert cluster.wait_for_run(DAG_ID, run_id, DECISION_TIMEOUT) == "success"
+    assert content(cluster, "dwh") == journey["dwh"]
 
 
 def test_e_publish_killed_after_the_swap_is_retried_as_a_no_op(cluster, slack, journey) -> None:

@@ -358,6 +358,43 @@ class AirflowCluster:
         self._say(f"triggered {dag_id} run {run_id}")
         return run_id
 
+    def api(self, method: str, path: str, body: Any = None) -> Any:
+        """A call of Airflow's REST API (``/api/v2/...``) as the simple auth manager's ``admin`` (the password the API
+        server generated in the home), as a user acting in the UI; returns the decoded JSON answer."""
+        import urllib.request
+
+        password = json.loads((self.home / "simple_auth_manager_passwords.json.generated").read_text())["admin"]
+        opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+
+        def call(url: str, payload: Any, headers: dict[str, str], verb: str) -> Any:
+            data = json.dumps(payload).encode() if payload is not None else None
+            request = urllib.request.Request(
+                url, data=data, method=verb, headers={"Content-Type": "application/json", **headers}
+            )
+            with opener.open(request, timeout=30) as response:
+                return json.loads(response.read() or b"null")
+
+        token = call(f"{self.base_url}/auth/token", {"username": "admin", "password": password}, {}, "POST")
+        return call(f"{self.base_url}{path}", body, {"Authorization": f"Bearer {token['access_token']}"}, method)
+
+    def clear(self, dag_id: str, run_id: str, task_ids: Sequence[str], *, downstream: bool = False) -> list[str]:
+        """Clear task instances of a run as a user does in the UI ("Clear", failed or not); returns the cleared ids."""
+        answer = self.api(
+            "POST",
+            f"/api/v2/dags/{dag_id}/clearTaskInstances",
+            {
+                "dry_run": False,
+                "dag_run_id": run_id,
+                "task_ids": list(task_ids),
+                "only_failed": False,
+                "include_downstream": downstream,
+                "reset_dag_runs": True,
+            },
+        )
+        cleared = sorted(ti["task_id"] for ti in answer.get("task_instances", []))
+        self._say(f"cleared {dag_id} run {run_id}: {', '.join(cleared)}")
+        return cleared
+
     def variable_set(self, key: str, value: str) -> None:
         """``airflow variables set KEY VALUE``, as an operator outside the cluster would."""
         self.airflow("variables", "set", key, value, check=True)

@@ -10,7 +10,7 @@ from typing import Any
 
 from airflow.providers.common.sql.operators.sql import SQLExecuteQueryOperator
 
-from wap.publish import failpoints
+from wap import failpoints
 
 
 class SnowflakePublishOperator(SQLExecuteQueryOperator):

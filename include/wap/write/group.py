@@ -1,10 +1,11 @@
 """The Write stage's task group in one-build mode (``WAP_WRITE_MODE=one_build``, the default).
 
 ``write.build`` (:class:`~wap.write.watcher.DbtBuildProducer`) and one task per unit of the project
-(:mod:`wap.dbt.units`). The unit tasks depend on nothing in the group: each starts with the build and ends as soon as
-dbt has finished its node, where a chain of Airflow dependencies would add a scheduler round (about 3 s here) per
-level of the project behind dbt. dbt's order is in each unit's docs and in the build's log. The audit waits for the
-whole group, the build task included, so nothing is audited unless one whole build of this run succeeded.
+(:mod:`wap.dbt.units`). The unit tasks follow the build task in the graph, with the trigger rule ``always``: they
+start with the run and end as soon as dbt has finished their node, and clearing the build with what follows clears
+them too. They are not chained to each other: a chain of Airflow dependencies would add a scheduler round (about
+3 s here) per level of the project behind dbt; dbt's order is in each unit's docs and in the build's log. The audit
+follows the build task alone: its success is one whole build of this run, from the reset.
 
 Built from the prepared copy's manifest at DAG import: no dbt, no connection.
 """
@@ -48,8 +49,9 @@ def partial_parse_cache(config: WapConfig) -> Path:
 
 
 def one_build_group(config: WapConfig, *, retries: int, group_id: str = "write", **group_kwargs: Any) -> TaskGroup:
-    """The group: the build task and a task per unit, side by side (the units watch the build)."""
+    """The group: the build task, and a task per unit after it that runs beside it (``always``: it watches)."""
     from airflow.sdk import TaskGroup
+    from airflow.task.trigger_rule import TriggerRule
     from cosmos.constants import InvocationMode
 
     project = prepared_project(config)
@@ -77,11 +79,12 @@ def one_build_group(config: WapConfig, *, retries: int, group_id: str = "write",
             "group show its nodes.",
         )
         for unit in units:
-            DbtUnitWatcher(
+            producer >> DbtUnitWatcher(
                 task_id=unit.task_id,
                 producer_task_id=producer.task_id,
                 node_ids=unit.node_ids,
                 producer_retries=retries,
+                trigger_rule=TriggerRule.ALWAYS,  # after the build in the graph, yet running beside it
                 on_failure_callback=None,  # the build task's failure alert names the node
                 doc_md=f"`{unit.unique_id}` and its tests, as the one `dbt build` of `{group_id}.build` ran them; "
                 f"dbt built it after: {', '.join(unit.upstream) or 'nothing of the project'}.",

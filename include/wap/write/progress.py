@@ -115,13 +115,17 @@ def node_label(uid: str) -> tuple[str, str]:
     return parts[0], parts[2] if len(parts) > 2 else parts[-1]
 
 
-def describe_failures(failures: Sequence[tuple[str, str, str | None]], limit: int = 10) -> str:
-    """``model stg_orders (error: ...); test unique_stg_orders_order_id (fail: Got 1 result...)``."""
+def describe_failures(
+    failures: Sequence[tuple[str, str, str | None]], owners: Mapping[str, str] | None = None, limit: int = 10
+) -> str:
+    """``model stg_orders (error: ...); test unique_stg_orders_order_id of stg_orders (fail: Got 1 result...)``:
+    ``owners`` names the model (the unit) a failed test belongs to."""
     parts = []
     for uid, status, message in failures[:limit]:
         kind, name = node_label(uid)
         detail = f"{status}: {' '.join(message.split())}" if message else status
-        parts.append(f"{kind} {name} ({detail[:300]})")
+        owner = f" of {owners[uid]}" if owners and uid in owners else ""
+        parts.append(f"{kind} {name}{owner} ({detail[:300]})")
     more = len(failures) - limit
     return "; ".join(parts) + (f"; and {more} more" if more > 0 else "")
 

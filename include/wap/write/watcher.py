@@ -28,6 +28,7 @@ from airflow.sdk import BaseOperator
 from airflow.triggers.base import BaseTrigger, StartTriggerArgs, TaskFailedEvent, TaskSuccessEvent, TriggerEvent
 from cosmos.operators.local import DbtBuildLocalOperator
 
+from wap import failpoints
 from wap.write.progress import (
     FAILED_STATUSES,
     BuildProgress,
@@ -95,11 +96,13 @@ class DbtBuildProducer(DbtBuildLocalOperator):
         self._publish(force=True)
         try:
             super().execute(context, **kwargs)
+            failpoints.crash_if_armed("build.after_dbt")
         except Exception as error:
             failures = self._progress.failures()
             if not failures:
                 raise
-            message = f"dbt build failed: {describe_failures(failures)}"
+            owners = {uid: label for label, node_ids in self.units for uid in node_ids[1:]}
+            message = f"dbt build failed: {describe_failures(failures, owners)}"
             if all(status == "fail" for _, status, _ in failures):
                 raise AirflowFailException(message + " (a failed test is not retried)") from error
             raise AirflowException(message) from error

@@ -59,7 +59,7 @@ def test_duckdb_gets_the_bundles_profile_named_as_the_project_asks() -> None:
     assert profile.profile_mapping.profile_args == {
         "path": str(config.duckdb_path),
         "schema": "develop_dwh",
-        "threads": 1,
+        "threads": 4,
     }
     assert task_env(config) == dbt_env(config)
     assert QUERY_TAG_ENV not in project_config(config).env_vars
@@ -74,7 +74,7 @@ def test_the_duckdb_profile_file_cosmos_writes(monkeypatch: pytest.MonkeyPatch, 
     assert document["wap_dwh"]["target"] == "duckdb"
     assert document["wap_dwh"]["outputs"]["duckdb"] == {
         "type": "duckdb",
-        "threads": 1,
+        "threads": 4,
         "path": str(tmp_path / "w.duckdb"),
         "schema": "develop_dwh",
         "settings": {"threads": 2},

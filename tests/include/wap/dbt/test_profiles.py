@@ -31,7 +31,7 @@ def test_the_target_builds_into_the_write_schema_of_the_warehouse_file(tmp_path:
         "type": "duckdb",
         "path": str(tmp_path / "w.duckdb"),
         "schema": "staging_area",
-        "threads": 1,
+        "threads": 4,
     }
     assert duckdb_target(config, {"threads": 2}, schema="dwh")["schema"] == "dwh"
     assert duckdb_target(config, {"threads": 2})["settings"] == {"threads": 2}

@@ -155,7 +155,7 @@ def test_the_producer_publishes_progress_and_the_reports_test_rows(monkeypatch: 
 
 
 def test_a_failed_test_fails_the_build_without_a_retry_naming_the_test(monkeypatch: pytest.MonkeyPatch) -> None:
-    with pytest.raises(AirflowFailException, match=r"dbt build failed: test unique_orders_id \(fail\)"):
+    with pytest.raises(AirflowFailException, match=r"dbt build failed: test unique_orders_id of orders \(fail\)"):
         run_producer(monkeypatch, FAILED, error=RuntimeError("dbt exited 1"))
 
 

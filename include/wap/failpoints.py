@@ -5,9 +5,9 @@ it for the whole cluster). :func:`crash_if_armed` removes the name from the file
 crash passes, then kills its own process with SIGKILL: no ``finally``, no callback, no clean-up, as when a
 worker node dies. Without ``WAP_FAILPOINTS_FILE`` (every real deployment) it does nothing.
 
-Points: ``publish.after_swap`` (the swap is committed, the task has not recorded success). The point must sit in
-the publish task's own process, so this small reader lives with the stage; arming is the tests' (they write the
-file).
+Points: ``publish.after_swap`` (the swap is committed, the task has not recorded success); ``build.after_dbt``
+(the one build's dbt has built everything, the build task has not recorded success). A point must sit in the
+task's own process, so this small reader sits below every stage; arming is the tests' (they write the file).
 """
 
 from __future__ import annotations
