@@ -118,6 +118,7 @@ BAD_VALUES = [
     ({"WAP_REVIEW_TIMEOUT": "1 day"}, "WAP_REVIEW_TIMEOUT='1 day' is not a duration"),
     ({"WAP_APPROVAL_POKE_INTERVAL": "0"}, "WAP_APPROVAL_POKE_INTERVAL='0' is not a duration"),
     ({"WAP_GRANTS_ON_SWAP": "Copy"}, "WAP_GRANTS_ON_SWAP='Copy' must be 'block' or 'copy'"),
+    ({"WAP_WRITE_MODE": "fast"}, "WAP_WRITE_MODE='fast' is not a write mode"),
     ({"WAP_SAMPLE_ROWS": "many"}, "WAP_SAMPLE_ROWS='many' must be a whole number from 0 to 100"),
     ({"WAP_SAMPLE_ROWS": "101"}, "WAP_SAMPLE_ROWS=101 must be a whole number from 0 to 100"),
 ]
@@ -195,6 +196,11 @@ def test_the_pool_applies_to_duckdb_only() -> None:
     assert load_config({}).warehouse_task_pool == "wap_warehouse"
     snowflake = load_config({"WAP_WAREHOUSE": "snowflake", "WAP_DATABASE": "ANALYTICS", "WAP_WAREHOUSE_POOL": "x"})
     assert snowflake.warehouse_task_pool == "default_pool"
+
+
+def test_the_write_mode_is_one_build_unless_per_model_is_asked_for() -> None:
+    assert load_config({}).write_mode == "one_build"
+    assert load_config({"WAP_WRITE_MODE": "Per_Model"}).write_mode == "per_model"
 
 
 def test_numbers_and_durations_from_the_environment() -> None:
