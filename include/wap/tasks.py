@@ -6,9 +6,9 @@ import logging
 from collections.abc import Sequence
 from typing import Any
 
+from wap import failpoints
 from wap.config import load_config
 from wap.dbt.results import XCOM_KEY, collect
-from wap import failpoints
 
 log = logging.getLogger(__name__)
 

@@ -216,7 +216,13 @@ class BuildProgressTrigger(BaseTrigger):
         ti = self.task_instance
         key = (ti.dag_id, ti.run_id, self.producer_task_id)
         logged: dict[str, int] = {}
-        self.log.info("Waiting for %s in the build (%s)", ", ".join(self.node_ids), self.producer_task_id)
+        tests = len(self.node_ids) - 1
+        self.log.info(
+            "Waiting for %s%s in the build (%s)",
+            self.node_ids[0],
+            f" and its {tests} test(s)" if tests else "",
+            self.producer_task_id,
+        )
         while True:
             producer_state, snapshot = await _shared_fetch(key, self.poll_interval)
             self._log_new_lines(snapshot, logged)
