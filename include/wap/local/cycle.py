@@ -124,9 +124,15 @@ def fail_unfinished_runs(dag_id: str) -> list[str]:
 
 
 def run_cycle(
-    config: WapConfig, cluster: AirflowCluster, *, decision: str = "approve", conf: dict[str, Any] | None = None
+    config: WapConfig,
+    cluster: AirflowCluster,
+    *,
+    decision: str = "approve",
+    conf: dict[str, Any] | None = None,
+    build_timeout: float = BUILD_TIMEOUT,
 ) -> CycleResult:
-    """Run wap_dwh on ``cluster`` through its review and ``decision``; returns how it ended."""
+    """Run wap_dwh on ``cluster`` through its review and ``decision``; returns how it ended. ``build_timeout``: how
+    long the build and the audit may take before this gives up."""
     from wap.audit.markdown import render_markdown
 
     dag_id = config.dag_id
@@ -142,7 +148,7 @@ def run_cycle(
             return "review"
         return "ended" if cluster.run_state(dag_id, run_id) in ("success", "failed") else None
 
-    waited = cluster.wait_for(review_or_end, BUILD_TIMEOUT, f"{dag_id} run {run_id} to open its review", interval=0.25)
+    waited = cluster.wait_for(review_or_end, build_timeout, f"{dag_id} run {run_id} to open its review", interval=0.25)
     if waited == "ended":
         result.state, result.outcome = cluster.run_state(dag_id, run_id), "build failed"
         result.failed_tasks = _failed_tasks(cluster, dag_id, run_id)
@@ -185,7 +191,7 @@ def run_cycle(
         print(f"\n== A reviewer decides ({decision}) ==\n$ {shlex.join(command)}")
         cluster.airflow(*command[1:], check=True)
         decided = time.time()  # the Variable is set when the CLI returns: its start-up is not the pipeline's
-    result.state = cluster.wait_for_run(dag_id, run_id, DECISION_TIMEOUT + BUILD_TIMEOUT, interval=0.25)
+    result.state = cluster.wait_for_run(dag_id, run_id, DECISION_TIMEOUT + build_timeout, interval=0.25)
     ended = time.time()
     result.seconds = {"trigger_to_review": round(opened - triggered, 1), "decision_to_end": round(ended - decided, 1)}
 
