@@ -103,6 +103,7 @@ def measure(
 ) -> None:
     """Cycles of ``project_dir`` in ``mode`` on a cluster of their own, then the plain build; prints the figures."""
     import duckdb
+    from run import environment  # bench/run.py
 
     from wap.config import load_config
     from wap.local.cluster import AirflowCluster
@@ -115,10 +116,8 @@ def measure(
     if not demo:
         duckdb.connect(str(cluster.duckdb_path)).close()  # an empty production: the first publish creates it
     config = load_config(env)
-    saved = {name: os.environ.get(name) for name in env if name.startswith("WAP_")}
-    os.environ.update({name: value for name, value in env.items() if name.startswith("WAP_")})
     results = []
-    try:
+    with environment({name: value for name, value in env.items() if name.startswith("WAP_")}):
         with cluster, open(os.devnull, "w") as quiet:
             for _ in range(cycles):
                 stdout, sys.stdout = sys.stdout, quiet
@@ -134,12 +133,6 @@ def measure(
                 print(f"e2e    {label:9s} {mode:9s} cycle {len(results)}: {result.seconds}", flush=True)
                 print(f"         tasks (s from the trigger): {timeline(cluster, config.dag_id, result.run_id)}")
             plain = plain_build_seconds(env, project_dir, cluster.home)
-    finally:
-        for name, value in saved.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
     first, steady = results[0].seconds, results[-1].seconds
     to_review, to_end = steady["trigger_to_review"], steady["decision_to_end"]
     cycle = to_review + to_end

@@ -13,7 +13,6 @@ the prepared copy, the bundle's profile, the manifest).
 
 from __future__ import annotations
 
-import os
 import tempfile
 import time
 from collections.abc import Iterator
@@ -77,7 +76,7 @@ def counted_statements() -> Iterator[list[str]]:
 
 def bench_generated() -> None:
     import duckdb
-    from run import PROJECT_DIR, REPEATS, parse_seconds  # bench/run.py
+    from run import PROJECT_DIR, REPEATS, environment, parse_seconds  # bench/run.py
 
     from wap.audit.stage import diff_report
     from wap.config import load_config
@@ -93,17 +92,9 @@ def bench_generated() -> None:
         dag_file = PROJECT_DIR / "dags" / "wap_dwh.py"
         demo_cold, demo_tasks = parse_seconds(dag_file, "cold")
         demo_warm, _ = parse_seconds(dag_file, "warm")
-        saved = {name: os.environ.get(name) for name in env}
-        os.environ.update(env)
-        try:
+        with environment(env):
             cold, tasks = parse_seconds(dag_file, "cold")
             warm, _ = parse_seconds(dag_file, "warm")
-        finally:
-            for name, value in saved.items():
-                if value is None:
-                    os.environ.pop(name, None)
-                else:
-                    os.environ[name] = value
         print(f"scale  generated project: {CHAINS * STEPS} models, 1 seed; `wap dbt prepare` {prepare_seconds:.1f} s")
         demo_ms = f"{demo_cold * 1000:8.1f} / {demo_warm * 1000:.1f} ms"
         print(f"parse  demo      ({demo_tasks:3d} tasks), cold / warm   {demo_ms}  (median of {REPEATS})")

@@ -10,12 +10,15 @@ Sections:
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
 import statistics
 import subprocess
 import sys
 import tempfile
 import textwrap
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 
 PROJECT_DIR = Path(__file__).resolve().parents[1]
@@ -78,6 +81,22 @@ def bench_parse() -> None:
     print(f"parse  dags/wap_dwh.py ({tasks:2d} tasks), cold       {cold * 1000:8.1f} ms  (plugins not yet loaded)")
     print(f"parse  dags/wap_dwh.py ({tasks:2d} tasks), warm       {warm * 1000:8.1f} ms  (plugins loaded)")
     print(f"parse  ratio wap_dwh / baseline, cold / warm  {cold / baseline:8.1f} x / {warm / baseline:.1f} x")
+
+
+@contextlib.contextmanager
+def environment(overrides: Mapping[str, str]) -> Iterator[None]:
+    """``overrides`` set in this process's environment for the block, then restored (what the bench's in-process
+    steps read through ``load_config``)."""
+    before = {name: os.environ.get(name) for name in overrides}
+    os.environ.update(overrides)
+    try:
+        yield
+    finally:
+        for name, value in before.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
 
 
 def main() -> None:

@@ -157,25 +157,22 @@ class DbtUnitWatcher(BaseOperator):
         self.node_ids = list(node_ids)
         self.producer_retries = producer_retries
         self.poll_interval = poll_interval
+        classpath, trigger_kwargs = BuildProgressTrigger(
+            producer_task_id, node_ids, producer_retries=producer_retries, poll_interval=poll_interval
+        ).serialize()
         self.start_trigger_args = StartTriggerArgs(
-            trigger_cls=f"{__name__}.BuildProgressTrigger",
-            trigger_kwargs=self._trigger_kwargs(),
+            trigger_cls=classpath,
+            trigger_kwargs=trigger_kwargs,
             next_method="execute_complete",
             next_kwargs=None,
             timeout=None,
         )
 
-    def _trigger_kwargs(self) -> dict[str, Any]:
-        return {
-            "producer_task_id": self.producer_task_id,
-            "node_ids": list(self.node_ids),
-            "producer_retries": self.producer_retries,
-            "poll_interval": self.poll_interval,
-        }
-
     def execute(self, context: Any) -> None:
         """Only when the scheduler could not start it in the triggerer: defer to the same trigger."""
-        self.defer(trigger=BuildProgressTrigger(**self._trigger_kwargs()), method_name="execute_complete")
+        self.defer(
+            trigger=BuildProgressTrigger(**self.start_trigger_args.trigger_kwargs), method_name="execute_complete"
+        )
 
     def execute_complete(self, context: Any, event: dict[str, Any] | None = None) -> None:
         from airflow.sdk.exceptions import AirflowException
