@@ -25,7 +25,9 @@ value is logged and ignored.
 
 **Publish**: right before the swap, guards check that the write schema still holds the audited build of this
 run and the approved review, and that production does not already hold this run (a retry is a no-op);
-then the schemas are swapped (embedded warehouse: an atomic emulation in one transaction).
+then the schemas are swapped (embedded warehouse: an atomic emulation in one transaction). Each relation the
+publish changed or added is announced as an Airflow Asset (through the alias `wap_dwh__published`), once per
+publish: DAGs scheduled on those Assets run after it (see `example_wap_consumer`).
 
 Settings come from the environment (`WAP_*`, see the README); parsing this file needs no connection,
 no Variable and no warehouse.
@@ -42,6 +44,7 @@ from wap.approval.sensor import AwaitApprovalSensor
 from wap.config import load_config
 from wap.dag_defaults import START_DATE, default_args
 from wap.dbt import cosmos as dbt_config
+from wap.publish.assets import published_alias
 from wap.publish.operator import SnowflakePublishOperator
 from wap.slack.callbacks import on_published, on_rejected, on_review_opened
 from wap.write.group import one_build_group, producer_task_id
@@ -97,9 +100,16 @@ with DAG(
         on_skipped_callback=on_rejected(),
     )
 
+    # The relations a publish announces are known when it runs: its events go through the alias (an outlet);
+    # as an inlet, the alias shows a retry whether the try that swapped announced already.
+    announced = published_alias(config.dag_id)
     if config.warehouse == "snowflake":
         publish = SnowflakePublishOperator(
-            task_id="publish", pool=config.warehouse_task_pool, on_success_callback=on_published()
+            task_id="publish",
+            pool=config.warehouse_task_pool,
+            on_success_callback=on_published(),
+            outlets=[announced],
+            inlets=[announced],
         )
     else:
         publish = PythonOperator(
@@ -107,6 +117,8 @@ with DAG(
             python_callable=tasks.publish,
             pool=config.warehouse_task_pool,
             on_success_callback=on_published(),
+            outlets=[announced],
+            inlets=[announced],
         )
 
     write_done >> audit >> await_approval >> publish

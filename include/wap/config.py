@@ -26,6 +26,9 @@ _IDENTIFIER = re.compile(r"\A[A-Za-z_][A-Za-z0-9_]{0,254}\Z")
 _DAG_ID = re.compile(r"\A[A-Za-z0-9_.-]{1,200}\Z")
 _DURATION = re.compile(r"\A(\d+)\s*([smhd]?)\Z")
 _DURATION_UNITS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}
+# A Snowflake account identifier as connections spell it: `myorg-myaccount`, `xy12345.eu-west-1.aws`.
+_ACCOUNT = re.compile(r"\A[A-Za-z0-9][A-Za-z0-9_.-]{0,254}\Z")
+_BOOLEANS = {"true": True, "yes": True, "1": True, "on": True, "false": False, "no": False, "0": False, "off": False}
 
 
 def _default_dbt_executable() -> str:
@@ -93,6 +96,8 @@ class WapConfig:
     slack_channel: str = "#data-reviews"
     slack_outbox: Path = PROJECT_DIR / ".wap" / "slack-outbox.jsonl"
     write_mode: str = "one_build"
+    announce_unchanged: bool = False
+    snowflake_account: str | None = None
 
     def __post_init__(self) -> None:
         if self.warehouse not in WAREHOUSES:
@@ -122,6 +127,11 @@ class WapConfig:
             raise ConfigError(
                 f"WAP_WRITE_MODE={self.write_mode!r} is not a write mode: use 'one_build' (one dbt build, a task per "
                 "model watching it) or 'per_model' (a dbt command per model and test, each retried on its own)"
+            )
+        if self.snowflake_account is not None and not _ACCOUNT.match(self.snowflake_account):
+            raise ConfigError(
+                f"WAP_SNOWFLAKE_ACCOUNT={self.snowflake_account!r} is not a Snowflake account identifier: use the "
+                "account of the Snowflake connection, e.g. 'myorg-myaccount' (letters, digits, '-', '_', '.')"
             )
         if self.review_timeout <= timedelta(0):
             raise ConfigError(f"WAP_REVIEW_TIMEOUT={self.review_timeout!r} must be positive")
@@ -171,6 +181,7 @@ def load_config(env: Mapping[str, str] | None = None) -> WapConfig:
         ("slack_channel", "WAP_SLACK_CHANNEL"),
         ("grants_on_swap", "WAP_GRANTS_ON_SWAP"),
         ("write_mode", "WAP_WRITE_MODE"),
+        ("snowflake_account", "WAP_SNOWFLAKE_ACCOUNT"),
     ):
         value = _get(env, var)
         if value is not None:
@@ -194,4 +205,9 @@ def load_config(env: Mapping[str, str] | None = None) -> WapConfig:
     poke = _get(env, "WAP_APPROVAL_POKE_INTERVAL")
     if poke is not None:
         values["approval_poke_interval"] = parse_duration(poke, "WAP_APPROVAL_POKE_INTERVAL")
+    unchanged = _get(env, "WAP_ANNOUNCE_UNCHANGED")
+    if unchanged is not None:
+        if unchanged.lower() not in _BOOLEANS:
+            raise ConfigError(f"WAP_ANNOUNCE_UNCHANGED={unchanged!r} must be true or false")
+        values["announce_unchanged"] = _BOOLEANS[unchanged.lower()]
     return WapConfig(**values)  # type: ignore[arg-type]

@@ -200,3 +200,40 @@ def test_a_project_with_a_node_outside_the_write_schema_does_not_import(
     (error,) = bag.import_errors.values()
     assert "cannot be published as one schema" in error
     assert "model sysselsetting_forholdstall (models/marts/sysselsetting_forholdstall.sql): schema 'marts'" in error
+
+
+def test_publish_and_rollback_announce_through_the_alias(dagbag: DagBag, per_model_dagbag: DagBag) -> None:
+    from airflow.sdk import AssetAlias
+
+    alias = AssetAlias(name="wap_dwh__published")
+    for bag in (dagbag, per_model_dagbag):
+        publish = bag.dags["wap_dwh"].get_task("publish")
+        assert publish.outlets == [alias] and publish.inlets == [alias]
+        assert all(not task.outlets for task in bag.dags["wap_dwh"].tasks if task.task_id != "publish")
+    assert dagbag.dags["wap_dwh_rollback"].get_task("rollback").outlets == [alias]
+
+
+def test_the_example_consumer_is_scheduled_on_the_published_relations_asset(dagbag: DagBag) -> None:
+    from wap.publish.assets import relation_asset
+
+    dag = dagbag.dags["example_wap_consumer"]
+    asset = relation_asset(load_config(), "sysselsetting_forholdstall")
+    assert asset.uri.startswith("duckdb:/") and asset.uri.endswith("/dwh/sysselsetting_forholdstall")
+    assert list(dag.timetable.asset_condition.objects) == [asset]
+    (task,) = dag.tasks
+    assert task.pool == load_config().warehouse_task_pool and task.inlets == [asset]
+
+
+def test_the_example_consumer_on_snowflake_names_the_account_setting(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("WAP_WAREHOUSE", "snowflake")
+    monkeypatch.setenv("WAP_DATABASE", "ANALYTICS")
+    bag = DagBag(dag_folder=str(PROJECT_DIR / "dags" / "example_wap_consumer.py"))
+    (error,) = bag.import_errors.values()
+    assert "WAP_SNOWFLAKE_ACCOUNT is not set" in error
+    monkeypatch.setenv("WAP_SNOWFLAKE_ACCOUNT", "myorg-myaccount")
+    bag = DagBag(dag_folder=str(PROJECT_DIR / "dags" / "example_wap_consumer.py"))
+    assert bag.import_errors == {}
+    (task,) = bag.dags["example_wap_consumer"].tasks
+    assert [inlet.uri for inlet in task.inlets] == [
+        "snowflake://myorg-myaccount/ANALYTICS/DWH/SYSSELSETTING_FORHOLDSTALL"
+    ]

@@ -231,7 +231,8 @@ def test_a_wap_cycle_on_snowflake(live: Live) -> None:
     assert {entry["status"] for entry in report_b["relations"]} == {"unchanged"}
     result = publish_task(RUN_B, {"decision": "approve", "review_id": report_b["review_id"]})
     assert (result["outcome"], result["previous_run_id"]) == ("published", RUN_A)
-    assert SnowflakePublisher(warehouse).rollback() == (RUN_A, RUN_B)
+    result = SnowflakePublisher(warehouse).rollback()
+    assert (result.restored_run_id, result.withdrawn_run_id) == (RUN_A, RUN_B)
     assert production_marker(warehouse, prod).run_id == RUN_A
     assert production_marker(warehouse, write).run_id == RUN_B
     assert execute(warehouse, f"select count(*) from {named(warehouse, prod, MART)}")[0][0] == YEARS * ROWS_A_YEAR

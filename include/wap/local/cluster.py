@@ -64,9 +64,18 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+#: The bundle's example DAGs (``dags/example_*.py``): a cluster runs them only when asked (``example_dag_files``).
+EXAMPLE_PREFIX = "example_"
+
+
 def default_dag_files() -> list[Path]:
-    """The project's DAG files."""
-    return sorted((PROJECT_DIR / "dags").glob("*.py"))
+    """The project's DAG files but its examples (the example consumer reads the warehouse after each publish)."""
+    return sorted(path for path in (PROJECT_DIR / "dags").glob("*.py") if not path.name.startswith(EXAMPLE_PREFIX))
+
+
+def example_dag_files() -> list[Path]:
+    """The project's example DAGs (``example_wap_consumer``: scheduled on a published relation's Asset)."""
+    return sorted((PROJECT_DIR / "dags").glob(f"{EXAMPLE_PREFIX}*.py"))
 
 
 def schema_fingerprint(duckdb_path: Path | str, schema: str, *, skip_prefix: str | None = None) -> dict[str, Any]:
@@ -444,6 +453,59 @@ class AirflowCluster:
             return None
         value = row[0]
         return json.loads(value) if isinstance(value, (str, bytes)) else value
+
+    def asset_events(self, source_dag_id: str, source_run_id: str | None = None) -> list[dict[str, Any]]:
+        """Asset events tasks of ``source_dag_id`` (of run ``source_run_id``, if given) emitted, oldest first:
+        ``{id, uri, extra, source_run_id, source_task_id}``."""
+        sql = (
+            "select e.id, a.uri, e.extra, e.source_run_id, e.source_task_id from asset_event e "
+            "join asset a on a.id = e.asset_id where e.source_dag_id = ?"
+        )
+        params: tuple[Any, ...] = (source_dag_id,)
+        if source_run_id is not None:
+            sql, params = sql + " and e.source_run_id = ?", (*params, source_run_id)
+        return [
+            {
+                "id": event_id,
+                "uri": uri,
+                "extra": json.loads(extra) if isinstance(extra, (str, bytes)) else extra,
+                "source_run_id": run_id,
+                "source_task_id": task_id,
+            }
+            for event_id, uri, extra, run_id, task_id in self._query(sql + " order by e.id", params)
+        ]
+
+    def asset_consumers(self, uris: Iterable[str]) -> list[str]:
+        """The unpaused DAGs scheduled on any of the Assets ``uris`` (each such event queues a run of them)."""
+        uris = sorted(set(uris))
+        if not uris:
+            return []
+        marks = ", ".join("?" for _ in uris)
+        rows = self._query(
+            "select distinct r.dag_id from dag_schedule_asset_reference r join asset a on a.id = r.asset_id "
+            f"join dag d on d.dag_id = r.dag_id where a.uri in ({marks}) and not d.is_paused order by 1",
+            tuple(uris),
+        )
+        return [row[0] for row in rows]
+
+    def runs_triggered_by(self, event_ids: Iterable[int]) -> list[tuple[str, str, str | None]]:
+        """``(dag_id, run_id, state)`` of the runs the scheduler created from any of the asset events ``event_ids``."""
+        ids = sorted(set(event_ids))
+        if not ids:
+            return []
+        marks = ", ".join("?" for _ in ids)
+        return self._query(
+            "select distinct r.dag_id, r.run_id, r.state from dag_run r join dagrun_asset_event x "
+            f"on x.dag_run_id = r.id where x.event_id in ({marks}) order by r.id",
+            tuple(ids),
+        )
+
+    def unpause(self, dag_id: str) -> None:
+        """Unpause ``dag_id`` through the REST API (as the UI's toggle does), if it is paused."""
+        row = self._query_one("select is_paused from dag where dag_id = ?", (dag_id,))
+        if row and row[0]:
+            self.api("PATCH", f"/api/v2/dags/{dag_id}", {"is_paused": False})
+            self._say(f"unpaused {dag_id}")
 
     def serialized_dags(self) -> set[str]:
         return {row[0] for row in self._query("select dag_id from serialized_dag")}

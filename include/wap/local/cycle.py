@@ -34,6 +34,11 @@ if TYPE_CHECKING:
 
 BUILD_TIMEOUT = 600  # the dbt build (one Cosmos task at a time) and the audit
 DECISION_TIMEOUT = 180  # from a decision to the end of the run (the sensor's poke, the publish)
+DOWNSTREAM_TIMEOUT = 180  # from the publish to the end of the runs its Asset events trigger
+#: The bundle's example DAG scheduled on a published relation's Asset (dags/example_wap_consumer.py).
+EXAMPLE_CONSUMER = "example_wap_consumer"
+#: What the example consumer logs about the table it read.
+CONSUMER_LINE = re.compile(r"\w+\.\w+ has \d+ rows[^\"'\n\\]*")
 #: Lines of the approval task's and publish's logs that tell the story (the rest is in the task logs).
 STORY = re.compile(
     r"(Review [0-9a-f]{12} is open until \S+"
@@ -67,6 +72,8 @@ class CycleResult:
     decision: str = "none"
     failed_tasks: list[str] = field(default_factory=list)
     seconds: dict[str, float | None] = field(default_factory=dict)
+    announced: list[dict[str, Any]] = field(default_factory=list)  # the run's Asset events: uri, extra
+    downstream: list[dict[str, Any]] = field(default_factory=list)  # the runs they triggered: dag_id, run_id, state
 
     @property
     def carried_out(self) -> bool:
@@ -81,6 +88,8 @@ class CycleResult:
             "decision": self.decision,
             "failed_tasks": self.failed_tasks,
             "seconds": self.seconds,
+            "announced": self.announced,
+            "downstream": self.downstream,
         }
 
 
@@ -138,6 +147,8 @@ def run_cycle(
     dag_id = config.dag_id
     seen = len(cluster.outbox())
     cluster.airflow("dags", "unpause", dag_id, check=True)  # a DAG first seen by `airflow dags test` is paused
+    if EXAMPLE_CONSUMER in cluster.serialized_dags():
+        cluster.unpause(EXAMPLE_CONSUMER)
     run_id = cluster.trigger(dag_id, conf=conf, run_id=f"wap_cycle__{datetime.now(timezone.utc):%Y-%m-%dT%H:%M:%S}")
     triggered = cluster.run_created_at(dag_id, run_id) or time.time()  # not the CLI's start-up
     result = CycleResult(outcome="failed", run_id=run_id, decision=decision)
@@ -209,9 +220,41 @@ def run_cycle(
             print(f"  {task_id}: {line}")
     print(f"  run {run_id}: {result.state}, {result.outcome}; tasks: {_summary(states)}")
     _print_alerts(cluster, seen)
+    result.announced, result.downstream = _downstream(cluster, dag_id, run_id)
     print("\n== The audit's report (the audit task's XCom, rendered as its log shows it) ==")
     print(render_markdown({k: v for k, v in report.items() if k != "review_id"}, review_id))
     return result
+
+
+def _downstream(cluster: AirflowCluster, dag_id: str, run_id: str) -> tuple[list[dict], list[dict]]:
+    """The Asset events the run emitted, and the runs of the DAGs scheduled on them, once they have ended."""
+    events = cluster.asset_events(dag_id, run_id)
+    if not events:
+        print("\n== Downstream: no Asset event (nothing was published): no DAG scheduled on its relations ran ==")
+        return [], []
+    print(f"\n== Downstream: the publish announced {len(events)} relation(s) as Airflow Assets ==")
+    for event in events:
+        extra = event["extra"] or {}
+        print(f"  {event['uri']} ({extra.get('status')}; run {extra.get('run_id')}, review {extra.get('review_id')})")
+    consumers = cluster.asset_consumers(event["uri"] for event in events)
+    ids = [event["id"] for event in events]
+
+    def ended() -> list[tuple[str, str, str | None]] | None:
+        runs = cluster.runs_triggered_by(ids)
+        return runs if set(consumers) <= {dag for dag, _, state in runs if state in ("success", "failed")} else None
+
+    runs: list[tuple[str, str, str | None]] = []
+    if consumers:
+        runs = cluster.wait_for(ended, DOWNSTREAM_TIMEOUT, f"the runs of {consumers} to end", interval=0.5)
+    else:
+        print("  (no unpaused DAG is scheduled on these Assets)")
+    for consumer, consumer_run, state in runs:
+        print(f"  {consumer} run {consumer_run}: {state}")
+        for task_id in cluster.task_states(consumer, consumer_run):
+            for line in dict.fromkeys(CONSUMER_LINE.findall(cluster.task_log(consumer, consumer_run, task_id))):
+                print(f"    {task_id}: {line}")
+    announced = [{"uri": event["uri"], "extra": event["extra"]} for event in events]
+    return announced, [{"dag_id": dag, "run_id": run, "state": state} for dag, run, state in runs]
 
 
 def _failed_tasks(cluster: AirflowCluster, dag_id: str, run_id: str) -> list[str]:

@@ -19,11 +19,11 @@ from wap.config import WapError
 from wap.publish.guards import (
     PUBLISHED_TABLE,
     PublishResult,
+    RollbackResult,
     check_after_swap,
     check_before_rollback,
     check_before_swap,
     read_marker,
-    read_published,
 )
 from wap.warehouse.duckdb import query_of
 
@@ -65,19 +65,25 @@ class DuckDBPublisher:
         log.info("Published run %s (review %s): %s now holds %s", run_id, review_id, prod, ", ".join(moved))
         return PublishResult("published", run_id, review_id, previous.run_id if previous else None, moved)
 
-    def rollback(self, *, fault: Callable[[str], None] | None = None) -> tuple[str, str]:
+    def rollback(self, *, fault: Callable[[str], None] | None = None) -> RollbackResult:
         """Swap back, if the write schema still holds (unchanged) the production the last publish replaced.
 
-        Returns (the run id production goes back to, the run id it held). Same atomic emulation as publish.
+        Returns what it put back (the run production goes back to, the run it held, each relation's status).
+        Same atomic emulation as publish.
         """
         write, prod = self.config.write_schema, self.config.prod_schema
         with self.warehouse.transaction() as conn:
             query = query_of(conn)
-            restored = check_before_rollback(query, dialect, write_schema=write, prod_schema=prod)
-            (withdrawn, _, _) = read_published(query, dialect, prod)
+            result = check_before_rollback(query, dialect, write_schema=write, prod_schema=prod)
             _swap(conn, write, prod, fault or (lambda step: None))
-        log.info("Rolled back: %s holds run %s again (run %s is in %s)", prod, restored, withdrawn, write)
-        return restored, withdrawn
+        log.info(
+            "Rolled back: %s holds run %s again (run %s is in %s)",
+            prod,
+            result.restored_run_id,
+            result.withdrawn_run_id,
+            write,
+        )
+        return result
 
     def _mark_unaudited_production(self, conn: duckdb.DuckDBPyConnection, query: Query) -> Marker | None:
         """Production built outside WAP has no marker: fingerprint it as run ``before-wap``, so that a rollback can

@@ -23,6 +23,7 @@ from wap.audit.engine import read_catalog
 from wap.audit.marker import Marker, current_fingerprints
 from wap.audit.swap_safety import views_naming
 from wap.config import WapError
+from wap.publish.assets import statuses_between
 
 if TYPE_CHECKING:
     from wap.warehouse import Query
@@ -134,9 +135,21 @@ def read_published(query: Query, dialect: Dialect, schema: str) -> tuple[str, st
     return tuple(rows[0]) if len(rows) == 1 else None  # type: ignore[return-value]
 
 
-def check_before_rollback(query: Query, dialect: Dialect, *, write_schema: str, prod_schema: str) -> str:
+@dataclass
+class RollbackResult:
+    """What a rollback put back: the run (and review) production holds again, the run it withdrew, and each
+    relation production now holds with its status against the withdrawn build (``added``, ``changed``,
+    ``unchanged``)."""
+
+    restored_run_id: str
+    restored_review_id: str | None
+    withdrawn_run_id: str
+    relations: list[tuple[str, str]] = field(default_factory=list)
+
+
+def check_before_rollback(query: Query, dialect: Dialect, *, write_schema: str, prod_schema: str) -> RollbackResult:
     """The rollback guards: production was put in place by a publish, and the write schema still holds,
-    unchanged, the production that publish replaced. Returns the run id production goes back to."""
+    unchanged, the production that publish replaced. Returns what the rollback will put back."""
     record = read_published(query, dialect, prod_schema)
     if record is None:
         raise PublishRefused(f"{prod_schema} was not put in place by a WAP publish: nothing to roll back")
@@ -152,4 +165,13 @@ def check_before_rollback(query: Query, dialect: Dialect, *, write_schema: str, 
     differences = _differences(held.fingerprints, current_fingerprints(query, dialect, write_schema))
     if differences:
         raise PublishRefused(f"{write_schema} changed since it was production ({'; '.join(differences)}): refusing")
-    return replaced
+    withdrawn = read_marker(query, dialect, prod_schema)
+    catalog = read_catalog(query, dialect, [write_schema])[write_schema]
+    names = {lower: relation.name for lower, relation in catalog.items()}
+    relations = statuses_between(
+        {name: value for name, value in held.fingerprints.items() if name != "*"},
+        {name: value for name, value in (withdrawn.fingerprints if withdrawn else {}).items() if name != "*"},
+        names,
+    )
+    review = held.review_id if held.review_id not in ("", "-") else None
+    return RollbackResult(replaced, review, run_id, relations)

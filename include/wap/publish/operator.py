@@ -30,9 +30,10 @@ class SnowflakePublishOperator(SQLExecuteQueryOperator):
     def execute(self, context: Any) -> dict[str, Any]:
         from airflow.sdk.exceptions import AirflowFailException
 
-        from wap.approval.protocol import DECISION_XCOM_KEY, approved_review_id
+        from wap.approval.protocol import AUDIT_TASK_ID, DECISION_XCOM_KEY, approved_review_id
         from wap.audit.swap_safety import schema_findings
-        from wap.config import load_config
+        from wap.config import WapError, load_config
+        from wap.publish.assets import announce_publish, connection_account
         from wap.publish.grants import copy_grants
         from wap.publish.guards import PublishRefused
         from wap.publish.snowflake import SnowflakePublisher
@@ -43,15 +44,38 @@ class SnowflakePublishOperator(SQLExecuteQueryOperator):
         if review_id is None:
             raise AirflowFailException(f"no approval to publish (decision: {decision!r}): refusing")
         run_id = context["run_id"]
-        warehouse = SnowflakeWarehouse(load_config())
+        config = load_config()
+        warehouse = SnowflakeWarehouse(config)
         publisher = SnowflakePublisher(warehouse)
+        try:  # the account the Assets name, before anything is swapped: a connection without one fails here
+            account = config.snowflake_account or connection_account(config)
+        except WapError as error:
+            raise AirflowFailException(f"cannot name the published relations' Assets: {error}") from None
+
+        def announced(swapped: bool) -> list[dict[str, Any]]:
+            return announce_publish(
+                config,
+                outlet_events=context["outlet_events"],
+                inlet_events=context["inlet_events"],
+                dag_run=context["dag_run"],
+                review_id=review_id,
+                report=context["ti"].xcom_pull(task_ids=AUDIT_TASK_ID),
+                swapped=swapped,
+                account=account,
+            )
+
         try:
             already, previous = publisher.check_publish(run_id=run_id, review_id=review_id)
             if already:
                 self.log.info("Run %s was published already (a retry after the swap): no second swap", run_id)
                 if publisher.complete_publish(run_id=run_id, review_id=review_id):
                     self.log.info("Recorded the publish, which the crashed attempt had not")
-                return {"outcome": "already published", "run_id": run_id, "review_id": review_id}
+                return {
+                    "outcome": "already published",
+                    "run_id": run_id,
+                    "review_id": review_id,
+                    "announced": announced(swapped=False),
+                }
             findings = schema_findings(warehouse)
             for finding in findings:
                 self.log.warning("Swap safety (%s): %s", finding["severity"], finding["message"])
@@ -73,4 +97,5 @@ class SnowflakePublishOperator(SQLExecuteQueryOperator):
             "review_id": review_id,
             "previous_run_id": previous.run_id if previous else None,
             "decided_by": decision.get("decided_by"),
+            "announced": announced(swapped=True),
         }

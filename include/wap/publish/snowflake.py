@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 from wap.audit.dialect import DIALECTS, SnowflakeDialect
 from wap.publish.guards import (
     PUBLISHED_TABLE,
+    RollbackResult,
     check_after_swap,
     check_before_rollback,
     check_before_swap,
@@ -86,12 +87,18 @@ class SnowflakePublisher:
         self.finish_publish(run_id=run_id, review_id=review_id, previous=previous)
         return True
 
-    def rollback(self) -> tuple[str, str]:
-        """Swap back if the write schema still holds, unchanged, the production the last publish replaced."""
+    def rollback(self) -> RollbackResult:
+        """Swap back if the write schema still holds, unchanged, the production the last publish replaced.
+        Returns what it put back (the run production goes back to, the run it held, each relation's status)."""
         write, prod = self.config.write_schema, self.config.prod_schema
         with self.warehouse.session() as query:
-            restored = check_before_rollback(query, dialect, write_schema=write, prod_schema=prod)
-            withdrawn = read_published(query, dialect, prod)[0]  # type: ignore[index]
+            result = check_before_rollback(query, dialect, write_schema=write, prod_schema=prod)
             query(self.swap_sql(), [])
-        log.info("Rolled back: %s holds run %s again (run %s is in %s)", prod, restored, withdrawn, write)
-        return restored, withdrawn
+        log.info(
+            "Rolled back: %s holds run %s again (run %s is in %s)",
+            prod,
+            result.restored_run_id,
+            result.withdrawn_run_id,
+            write,
+        )
+        return result

@@ -121,6 +121,8 @@ BAD_VALUES = [
     ({"WAP_WRITE_MODE": "fast"}, "WAP_WRITE_MODE='fast' is not a write mode"),
     ({"WAP_SAMPLE_ROWS": "many"}, "WAP_SAMPLE_ROWS='many' must be a whole number from 0 to 100"),
     ({"WAP_SAMPLE_ROWS": "101"}, "WAP_SAMPLE_ROWS=101 must be a whole number from 0 to 100"),
+    ({"WAP_ANNOUNCE_UNCHANGED": "sometimes"}, "WAP_ANNOUNCE_UNCHANGED='sometimes' must be true or false"),
+    ({"WAP_SNOWFLAKE_ACCOUNT": "my org/acct"}, "WAP_SNOWFLAKE_ACCOUNT='my org/acct' is not a Snowflake account"),
 ]
 
 

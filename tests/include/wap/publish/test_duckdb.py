@@ -159,7 +159,15 @@ def test_a_failure_at_any_step_leaves_both_schemas_exactly_as_they_were(warehous
 def test_rollback_restores_the_production_the_publish_replaced(warehouse: DuckDBPublisher) -> None:
     before = snapshot(warehouse)
     warehouse.publish(run_id=RUN, review_id=REVIEW)
-    assert warehouse.rollback() == ("manual__2025", RUN)
+    result = warehouse.rollback()
+    assert (result.restored_run_id, result.restored_review_id, result.withdrawn_run_id) == (
+        "manual__2025",
+        "aaaaaaaaaaaa",
+        RUN,
+    )
+    # What production holds again, against the withdrawn build: t differs, old_only is back; the view v (only
+    # in the withdrawn build) is gone, so nothing announces it.
+    assert result.relations == [("old_only", "added"), ("t", "changed")]
     after = snapshot(warehouse)
     assert after["dwh.t"] == before["dwh.t"] and after["dwh.old_only"] == before["dwh.old_only"]
     assert after["develop_dwh.t"] == before["develop_dwh.t"]
@@ -200,7 +208,8 @@ def test_a_production_built_outside_wap_can_be_rolled_back_to(warehouse: DuckDBP
         conn.execute("drop table dwh._wap_marker")
     before = snapshot(warehouse)
     assert warehouse.publish(run_id=RUN, review_id=REVIEW).previous_run_id == "before-wap"
-    assert warehouse.rollback() == ("before-wap", RUN)
+    result = warehouse.rollback()
+    assert (result.restored_run_id, result.restored_review_id, result.withdrawn_run_id) == ("before-wap", None, RUN)
     after = snapshot(warehouse)
     assert {k: v for k, v in after.items() if k.startswith("dwh.") and "_wap_" not in k} == {
         k: v for k, v in before.items() if k.startswith("dwh.")
