@@ -8,7 +8,7 @@ after its swap emits nothing, so it never reads production before or during a pu
 
 Its task reads the table and logs its row count with the run and review id the event carries (`extra`).
 To follow your own model, copy this file and change `RELATION`; `relation_asset` names the Asset the way the
-publish does (DuckDB: `duckdb://<file>/<schema>/<table>`; Snowflake: `snowflake://<account>/<DB>/<SCHEMA>/<TABLE>`,
+publish does (DuckDB: `duckdb:/<file>/<schema>/<table>`; Snowflake: `snowflake://<account>/<DB>/<SCHEMA>/<TABLE>`,
 which needs `WAP_SNOWFLAKE_ACCOUNT` to be named at parse time). Delete this file if you need no example.
 """
 

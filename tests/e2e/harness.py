@@ -11,6 +11,7 @@ from wap.local.cluster import (  # noqa: F401  (re-exported for the tests)
     default_dag_files,
     duckdb_execute,
     duckdb_scalar,
+    example_dag_files,
     schema_fingerprint,
 )
 

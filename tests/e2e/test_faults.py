@@ -24,7 +24,14 @@ d2. The build task is killed (SIGKILL, failpoint ``build.after_dbt``) after its 
    retries it, the retry resets the write schema again and builds it again, and only then is it audited.
 e. ``publish`` is killed (SIGKILL, failpoint ``publish.after_swap``) right after the swap committed; Airflow
    retries it; the retry sees production already holds this run and swaps nothing: production is this build,
-   and the write schema still holds the previous production.
+   and the write schema still holds the previous production. The killed try announced nothing, so the retry
+   announces the publish: the example consumer runs once. Clearing the succeeded publish runs it again as a
+   no-op that announces nothing. Then ``wap_dwh_rollback`` puts the previous production back and announces it:
+   the consumer runs again.
+
+Downstream, throughout: every publish announces its changed relations as Assets (with its run and review id) and
+``example_wap_consumer`` (scheduled on one of them) runs once after it and reads the published table; a timeout,
+a failed build and a reject announce nothing and trigger nothing.
 """
 
 from __future__ import annotations
@@ -38,7 +45,16 @@ import pytest
 
 from tests.fakes.slack_server import FakeSlackServer
 
-from .harness import AirflowCluster, content, duckdb_execute, leftovers, revise_landing
+from .harness import (
+    AirflowCluster,
+    content,
+    default_dag_files,
+    duckdb_execute,
+    duckdb_scalar,
+    example_dag_files,
+    leftovers,
+    revise_landing,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -50,6 +66,8 @@ THREE_POKES = 3 * POKE_SECONDS + 2
 BUILD_TIMEOUT = 420
 DECISION_TIMEOUT = 120
 RETRY_TIMEOUT = 240  # the publish retry waits for default_args' retry_delay (1 minute)
+CONSUMER = "example_wap_consumer"
+CHANGED = ["int_sysselsetting_pivoted", "sysselsetting_forholdstall"]  # what a revised 2022 load changes
 
 
 @pytest.fixture(scope="module")
@@ -66,7 +84,7 @@ def cluster(tmp_path_factory: pytest.TempPathFactory, slack: FakeSlackServer) ->
         "WAP_REVIEW_TIMEOUT": f"{TIMEOUT}s",
         "WAP_FAILPOINTS_FILE": str(home / "failpoints"),
     }
-    with AirflowCluster(home=home, env=env) as running:
+    with AirflowCluster(home=home, env=env, dag_files=default_dag_files() + example_dag_files()) as running:
         yield running
 
 
@@ -80,6 +98,36 @@ def _open_review(cluster: AirflowCluster, run_id: str) -> str:
     review_id = cluster.xcom(DAG_ID, run_id, "audit")["review_id"]
     assert cluster.variable_get(VARIABLE) == f"pending {review_id}"
     return review_id
+
+
+def _consumer_runs(cluster: AirflowCluster) -> list[tuple[str, str]]:
+    return cluster._query("select run_id, state from dag_run where dag_id = ? order by id", (CONSUMER,))
+
+
+def _consumed_once(cluster: AirflowCluster, source_dag_id: str, run_id: str, *, runs_before: int) -> dict[str, Any]:
+    """The run's task announced the changed relations, with its run and review id, and the example consumer ran
+    once after it and read the published table. Returns the announced events' extra (all alike but the relation)."""
+    events = cluster.asset_events(source_dag_id, run_id)
+    assert sorted(event["extra"]["relation"] for event in events) == CHANGED, events
+    assert all(event["extra"]["status"] == "changed" for event in events), events
+    (extra,) = {json.dumps({k: v for k, v in e["extra"].items() if k != "relation"}, sort_keys=True) for e in events}
+    ids = [event["id"] for event in events]
+    (consumer_run, state) = cluster.wait_for(
+        lambda: next((tuple(r[1:]) for r in cluster.runs_triggered_by(ids) if r[2] in ("success", "failed")), None),
+        120,
+        f"{CONSUMER}'s run triggered by the events of {run_id}",
+    )
+    assert state == "success", cluster.task_log(CONSUMER, consumer_run, "count_rows")[-3000:]
+    assert len(_consumer_runs(cluster)) == runs_before + 1, _consumer_runs(cluster)
+    read = cluster.xcom(CONSUMER, consumer_run, "count_rows")
+    rows = duckdb_scalar(cluster.duckdb_path, "select count(*) from dwh.sysselsetting_forholdstall")
+    assert read["rows"] == rows and read["run_id"] == json.loads(extra)["run_id"], read
+    return json.loads(extra)
+
+
+def _nothing_announced(cluster: AirflowCluster, run_id: str, *, runs_before: int) -> None:
+    assert cluster.asset_events(DAG_ID, run_id) == []
+    cluster.assert_stays(lambda: len(_consumer_runs(cluster)) == runs_before, 5, f"{CONSUMER} not to run")
 
 
 def _texts(slack: FakeSlackServer) -> list[str]:
@@ -102,6 +150,8 @@ def test_a_slack_errors_do_not_stop_the_review_or_the_publish(cluster, slack, jo
     assert cluster.wait_for_run(DAG_ID, run_id, DECISION_TIMEOUT + BUILD_TIMEOUT) == "success"
     assert cluster.task_state(DAG_ID, run_id, "publish") == "success"
     assert content(cluster, "dwh") == build
+    extra = _consumed_once(cluster, DAG_ID, run_id, runs_before=0)
+    assert extra == {"action": "publish", "run_id": run_id, "review_id": review_id, "status": "changed"}
     journey.update(dwh=build, last_review=review_id)
 
 
@@ -131,7 +181,8 @@ def test_b_second_run_waits_and_the_review_survives_a_triggerer_crash(cluster, s
     cluster.wait_for_task(DAG_ID, first, "await_approval", "success", DECISION_TIMEOUT)
     assert cluster.wait_for_run(DAG_ID, first, BUILD_TIMEOUT) == "success"
     assert cluster.task_state(DAG_ID, first, "publish") == "success"
-    journey.update(second_run=second, last_review=review_id, expected_build=under_review)
+    assert _consumed_once(cluster, DAG_ID, first, runs_before=1)["review_id"] == review_id
+    journey.update(second_run=second, last_review=review_id, expected_build=under_review, first_run=first)
 
 
 def test_c_stale_and_foreign_approvals_are_ignored_then_the_review_times_out(cluster, slack, journey) -> None:
@@ -158,6 +209,7 @@ def test_c_stale_and_foreign_approvals_are_ignored_then_the_review_times_out(clu
     decision = cluster.xcom(DAG_ID, second, "await_approval", key="decision")
     assert decision["decision"] == "timeout" and decision["review_id"] == review_id
     assert content(cluster, "dwh") == journey["expected_build"]
+    _nothing_announced(cluster, second, runs_before=2)
     cluster.wait_for(
         lambda: any("timed out" in text.lower() and review_id in text for text in _texts(slack)),
         30,
@@ -199,6 +251,7 @@ def test_d_a_failing_dbt_test_opens_no_review_and_publishes_nothing(cluster, sla
         (DAG_ID, run_id),
     )
     assert tries == (1,), "a failed dbt test is not retried: the data would fail it again"
+    _nothing_announced(cluster, run_id, runs_before=2)
     duckdb_execute(  # repair the landing data
         cluster.duckdb_path,
         "update ssb.befolkning_sysselsetting set value = -value where value < 0",
@@ -231,6 +284,7 @@ def test_d_clearing_the_failed_model_builds_nothing_clearing_the_build_rebuilds_
     assert cluster.wait_for_run(DAG_ID, run_id, DECISION_TIMEOUT) == "success"
     assert cluster.task_state(DAG_ID, run_id, "publish") == "skipped"
     assert content(cluster, "dwh") == journey["dwh"]
+    _nothing_announced(cluster, run_id, runs_before=2)
 
 
 def test_d2_a_build_killed_after_dbt_is_retried_from_the_reset_and_audited_once(cluster, slack, journey) -> None:
@@ -273,7 +327,32 @@ def test_e_publish_killed_after_the_swap_is_retried_as_a_no_op(cluster, slack, j
     assert "was published already (a retry after the swap)" in log, log[-3000:]
     assert content(cluster, "dwh") == build  # swapped once, not swapped back
     assert content(cluster, "develop_dwh") == journey["dwh"]  # the previous production, intact
-    journey.update(dwh=build)
+    # The killed try announced nothing (Airflow records a task's events when it succeeds): the retry did, once.
+    assert "The try that swapped ended before its announcement" in log, log[-3000:]
+    assert _consumed_once(cluster, DAG_ID, run_id, runs_before=2)["review_id"] == review_id
+    journey.update(dwh=build, previous_dwh=journey["dwh"], published_run=run_id)
+
+
+def test_e2_a_cleared_publish_is_a_no_op_that_announces_nothing_again(cluster, slack, journey) -> None:
+    run_id = journey["published_run"]
+    events = cluster.asset_events(DAG_ID, run_id)
+    assert cluster.clear(DAG_ID, run_id, ["publish"]) == ["publish"]
+    assert cluster.wait_for_task(DAG_ID, run_id, "publish", "success", DECISION_TIMEOUT) == "success"
+    assert cluster.wait_for_run(DAG_ID, run_id, DECISION_TIMEOUT) == "success"
+    log = cluster.task_log(DAG_ID, run_id, "publish")
+    assert "was announced by the try that swapped: nothing to announce again" in log, log[-3000:]
+    assert cluster.asset_events(DAG_ID, run_id) == events
+    cluster.assert_stays(lambda: len(_consumer_runs(cluster)) == 3, 5, f"{CONSUMER} not to run again")
+    assert content(cluster, "dwh") == journey["dwh"]
+
+
+def test_e3_a_rollback_announces_what_it_put_back(cluster, slack, journey) -> None:
+    rollback = cluster.trigger("wap_dwh_rollback")
+    assert cluster.wait_for_run("wap_dwh_rollback", rollback, DECISION_TIMEOUT) == "success"
+    extra = _consumed_once(cluster, "wap_dwh_rollback", rollback, runs_before=3)
+    assert extra["action"] == "rollback" and extra["rollback_run_id"] == rollback
+    assert extra["run_id"] == journey["first_run"] and extra["withdrawn_run_id"] == journey["published_run"]
+    assert content(cluster, "dwh") == journey["previous_dwh"]
 
 
 def test_f_nothing_is_left_behind(cluster: AirflowCluster) -> None:

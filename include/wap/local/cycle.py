@@ -250,6 +250,8 @@ def _downstream(cluster: AirflowCluster, dag_id: str, run_id: str) -> tuple[list
         print("  (no unpaused DAG is scheduled on these Assets)")
     for consumer, consumer_run, state in runs:
         print(f"  {consumer} run {consumer_run}: {state}")
+        if state != "success":
+            print(f"    its task logs: {cluster.home / 'logs' / f'dag_id={consumer}' / f'run_id={consumer_run}'}")
         for task_id in cluster.task_states(consumer, consumer_run):
             for line in dict.fromkeys(CONSUMER_LINE.findall(cluster.task_log(consumer, consumer_run, task_id))):
                 print(f"    {task_id}: {line}")

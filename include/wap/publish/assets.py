@@ -7,8 +7,10 @@ Names, as the providers and OpenLineage name warehouse tables:
   ``snowflake://<account>`` / ``DATABASE.SCHEMA.TABLE``. The account is spelled as OpenLineage spells a Snowflake
   namespace (``fix_account_name``: ``myorg-myaccount`` as it is, a bare locator with its region and cloud);
   unquoted identifiers are upper case, as Snowflake stores them.
-- DuckDB: ``duckdb://<absolute path of the database file>/<schema>/<table>``, lower case, which Airflow stores
-  as ``duckdb:/<path>/<schema>/<table>`` (a URI without a host loses its empty ``//``). DuckDB has no host or
+- DuckDB: ``duckdb:/<absolute path of the database file>/<schema>/<table>``, lower case: OpenLineage's
+  ``duckdb://<path>`` in the form Airflow normalizes a URI without a host to (it drops the empty ``//`` from the
+  URI but keeps a default name as written, so ``Asset("duckdb:///...")`` would be another Asset, whose URI
+  clashes with this one's: name it with :func:`relation_asset`). DuckDB has no host or
   account: a database is its file, which is how OpenLineage's dbt integration names a DuckDB namespace
   (``duckdb://<path>``); schema and table follow as path segments, as in the Snowflake and Postgres URIs. The
   catalog name inside the file is the file's stem, so it adds nothing. The URI is that file's on this machine.
@@ -56,9 +58,8 @@ def published_alias(dag_id: str) -> AssetAlias:
 
 
 def duckdb_uri(path: Path | str, schema: str, relation: str) -> str:
-    """``duckdb:<absolute file path>/<schema>/<relation>``, lower-case names (DuckDB folds them). This is
-    ``duckdb://<path>/...`` as Airflow stores it: an Asset URI without a host loses its empty ``//``
-    (``Asset("duckdb:///x/y")`` is ``duckdb:/x/y``), so both spellings name the same Asset."""
+    """``duckdb:<absolute file path>/<schema>/<relation>``, lower-case names (DuckDB folds them): a spelling
+    Airflow's URI normalization leaves as it is, so the Asset's default name and its URI are the same string."""
     location = urllib.parse.quote(Path(path).resolve().as_posix(), safe="/")
     return f"duckdb:{location}/{_segment(schema.lower())}/{_segment(relation.lower())}"
 

@@ -162,16 +162,20 @@ def check_before_rollback(query: Query, dialect: Dialect, *, write_schema: str, 
             f"{write_schema} no longer holds the production run {replaced} that run {run_id} replaced "
             f"(it holds {held.run_id if held else 'no audited build'}): refusing to roll back"
         )
-    differences = _differences(held.fingerprints, current_fingerprints(query, dialect, write_schema))
+    catalog = read_catalog(query, dialect, [write_schema])[write_schema]
+    now = current_fingerprints(query, dialect, write_schema)
+    # A view holds no data: what it shows follows its sources, outside both schemas, which change on their own
+    # (a day's landing load). A view is checked for its presence; a table for its rows and content.
+    views = {lower for lower, relation in catalog.items() if relation.kind == "view"}
+    recorded = {
+        name: now[name] if name in views and name in now else value for name, value in held.fingerprints.items()
+    }
+    differences = _differences(recorded, now)
     if differences:
         raise PublishRefused(f"{write_schema} changed since it was production ({'; '.join(differences)}): refusing")
-    withdrawn = read_marker(query, dialect, prod_schema)
-    catalog = read_catalog(query, dialect, [write_schema])[write_schema]
-    names = {lower: relation.name for lower, relation in catalog.items()}
+    # What goes back against what production holds now: a table by its data, a view by what it shows today.
     relations = statuses_between(
-        {name: value for name, value in held.fingerprints.items() if name != "*"},
-        {name: value for name, value in (withdrawn.fingerprints if withdrawn else {}).items() if name != "*"},
-        names,
+        now, current_fingerprints(query, dialect, prod_schema), {lower: rel.name for lower, rel in catalog.items()}
     )
     review = held.review_id if held.review_id not in ("", "-") else None
     return RollbackResult(replaced, review, run_id, relations)

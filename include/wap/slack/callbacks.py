@@ -115,6 +115,10 @@ class WapSlackNotifier(BaseNotifier):
         decision = _pull(ti, self.approval_task_id, DECISION_XCOM_KEY) or {}
         review_id = review_id or decision.get("review_id") or "unknown"
         if self.kind == "published":
+            outcome = _pull(ti, getattr(ti, "task_id", None) or "publish")
+            announced = outcome.get("announced") if isinstance(outcome, Mapping) else None
+            if announced == [] and outcome.get("outcome") == "already published":  # the earlier try's events
+                announced = None
             return messages.published(
                 report,
                 review_id,
@@ -123,6 +127,7 @@ class WapSlackNotifier(BaseNotifier):
                 run_url=run_link,
                 report_url=report_link,
                 decided_by=decision.get("decided_by"),
+                announced=[item["relation"] for item in announced] if isinstance(announced, list) else None,
             )
         return messages.rejected(
             review_id,

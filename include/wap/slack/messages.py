@@ -224,8 +224,10 @@ def published(
     run_url: str,
     report_url: str | None = None,
     decided_by: str | None = None,
+    announced: Sequence[str] | None = None,
 ) -> SlackMessage:
-    """The announcement after the swap: what is production now, which review, approved by whom."""
+    """The announcement after the swap: what is production now, which review, approved by whom, and which
+    relations were announced to downstream DAGs as Airflow Assets (``announced``; None: not known)."""
     report = report or {}
     write_schema = report.get("write_schema", "the write schema")
     prod_schema = report.get("prod_schema", "production")
@@ -235,9 +237,17 @@ def published(
         f"the previous production data is in {write_schema}."
     )
     summary = headline(report) if "summary" in report else None
+    downstream = None
+    if announced is not None:
+        downstream = (
+            f"Announced to downstream DAGs as Airflow Assets: {', '.join(announced)}"
+            if announced
+            else "No relation changed: no Asset event, no downstream DAG triggered"
+        )
     text = [
         escape(f"WAP published review {review_id} of {dag_id} (approved{by}): {what}"),
         escape(summary or ""),
+        escape(downstream or ""),
         f"Report: {escape(report_url)}" if report_url else "",
         f"DAG run: {escape(run_url)}",
     ]
@@ -248,6 +258,7 @@ def published(
             f"Review {_code(review_id)} was approved{escape(by)} and published: {_code(prod_schema)} now holds the "
             f"build of run {_code(run_id)}; the previous production data is in {_code(write_schema)}."
             + (f"\n*{escape(summary)}*" if summary else "")
+            + (f"\n{escape(downstream)}" if downstream else "")
         ),
         _section("  ·  ".join(links)),
     ]

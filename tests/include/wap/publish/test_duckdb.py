@@ -19,14 +19,18 @@ RUN, REVIEW = "manual__2026-01-02", "0123456789ab"
 
 @pytest.fixture
 def warehouse(tmp_path: Path) -> DuckDBPublisher:
-    """develop_dwh holds an audited build of RUN (a table and a view); dwh holds the previous production."""
+    """develop_dwh holds an audited build of RUN (a table and two views); dwh holds the previous production (a
+    table, a view of the same name and another definition, the same view ``same``, a table only it has)."""
     wh = DuckDBWarehouse(load_config({"WAP_DUCKDB_PATH": str(tmp_path / "w.duckdb")}))
     with wh.connect() as conn:
         conn.execute("create schema ssb; create table ssb.src as select range as id from range(5)")
         conn.execute("create schema develop_dwh; create schema dwh")
         conn.execute("create table develop_dwh.t as select range as id, 'new' as v from range(4)")
         conn.execute("create view develop_dwh.v as select id from ssb.src where id > 1")
+        conn.execute("create view develop_dwh.same as select count(*) as n from ssb.src")
         conn.execute("create table dwh.t as select range as id, 'old' as v from range(3)")
+        conn.execute("create view dwh.v as select id from ssb.src where id > 0")
+        conn.execute("create view dwh.same as select count(*) as n from ssb.src")
         conn.execute("create table dwh.old_only as select 1 as x")
     audit(wh, RUN, REVIEW)
     with wh.session() as query:  # production was published by an earlier run, audited as such
@@ -68,7 +72,7 @@ def test_publish_swaps_the_schemas(warehouse: DuckDBPublisher) -> None:
     before = snapshot(warehouse)
     result = warehouse.publish(run_id=RUN, review_id=REVIEW)
     assert result.outcome == "published" and result.previous_run_id == "manual__2025"
-    assert result.relations == ["t", "v"]
+    assert result.relations == ["same", "t", "v"]
     after = snapshot(warehouse)
     assert after["dwh.t"] == before["develop_dwh.t"] and after["dwh.v"] == before["develop_dwh.v"]
     assert after["develop_dwh.t"] == before["dwh.t"] and after["develop_dwh.old_only"] == before["dwh.old_only"]
@@ -159,15 +163,17 @@ def test_a_failure_at_any_step_leaves_both_schemas_exactly_as_they_were(warehous
 def test_rollback_restores_the_production_the_publish_replaced(warehouse: DuckDBPublisher) -> None:
     before = snapshot(warehouse)
     warehouse.publish(run_id=RUN, review_id=REVIEW)
+    with warehouse.warehouse.connect() as conn:  # the views' source changes on its own (a day's landing load)
+        conn.execute("insert into ssb.src values (99)")
     result = warehouse.rollback()
     assert (result.restored_run_id, result.restored_review_id, result.withdrawn_run_id) == (
         "manual__2025",
         "aaaaaaaaaaaa",
         RUN,
     )
-    # What production holds again, against the withdrawn build: t differs, old_only is back; the view v (only
-    # in the withdrawn build) is gone, so nothing announces it.
-    assert result.relations == [("old_only", "added"), ("t", "changed")]
+    # What production holds again, against the withdrawn build: t and the view v differ, old_only is back, the
+    # view ``same`` shows what the withdrawn one showed.
+    assert result.relations == [("old_only", "added"), ("same", "unchanged"), ("t", "changed"), ("v", "changed")]
     after = snapshot(warehouse)
     assert after["dwh.t"] == before["dwh.t"] and after["dwh.old_only"] == before["dwh.old_only"]
     assert after["develop_dwh.t"] == before["develop_dwh.t"]
@@ -225,7 +231,7 @@ def test_views_that_read_their_neighbours_relatively_move_in_dependency_order(
         conn.execute("create view develop_dwh.z_base as select id, v from t")  # resolved in develop_dwh
         conn.execute("create view develop_dwh.a_top as select id from z_base where id > 1")
     audit(warehouse.warehouse, RUN, REVIEW)
-    assert warehouse.publish(run_id=RUN, review_id=REVIEW).relations == ["a_top", "t", "v", "z_base"]
+    assert warehouse.publish(run_id=RUN, review_id=REVIEW).relations == ["a_top", "same", "t", "v", "z_base"]
     with warehouse.warehouse.connect() as conn:
         conn.execute("insert into dwh.t values (9, 'late')")
         assert conn.execute("select id from dwh.a_top order by id").fetchall() == [(2,), (3,), (9,)]

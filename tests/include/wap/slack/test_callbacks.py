@@ -96,6 +96,27 @@ def test_published_names_who_approved(outbox: Path) -> None:
     )
     (record,) = read_outbox(outbox)
     assert record["text"].startswith(f"WAP published review {xcom['review_id']} of wap_dwh (approved by ada): dwh")
+    assert "Airflow Assets" not in record["text"]  # the publish returned nothing: nothing is said about it
+
+
+@pytest.mark.parametrize(
+    ("outcome", "said"),
+    [
+        ({"outcome": "published", "announced": [{"relation": "orders"}]}, "as Airflow Assets: orders"),
+        ({"outcome": "published", "announced": []}, "No relation changed: no Asset event"),
+        ({"outcome": "already published", "announced": []}, None),  # a no-op retry: the earlier try announced
+    ],
+)
+def test_published_says_what_the_publish_announced(outbox: Path, outcome: dict, said: str | None) -> None:
+    xcom = audit_xcom()
+    decision = {"decision": "approve", "review_id": xcom["review_id"]}
+    values = {("audit", "return_value"): xcom, ("await_approval", "decision"): decision}
+    on_published().notify(_context("publish", {**values, ("publish", "return_value"): outcome}))
+    (record,) = read_outbox(outbox)
+    if said is None:
+        assert "Asset" not in record["text"]
+    else:
+        assert said in record["text"]
 
 
 def test_rejected_and_timeout_read_the_sensor_decision(outbox: Path) -> None:

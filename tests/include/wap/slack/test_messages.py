@@ -147,6 +147,16 @@ def test_published_names_schemas_review_and_approver() -> None:
     assert f"<{RUN_URL}|Open the DAG run>" in sections
     anonymous = published(None, REVIEW_ID, dag_id="wap_dwh", run_id=RUN_ID, run_url=RUN_URL)
     assert "(approved)" in anonymous.text
+    assert "Airflow Assets" not in message.text and "Asset event" not in anonymous.text  # not known: not said
+
+
+def test_published_says_what_was_announced_downstream() -> None:
+    kwargs = {"dag_id": "wap_dwh", "run_id": RUN_ID, "run_url": RUN_URL}
+    message = published(report(), REVIEW_ID, announced=["orders", "payments"], **kwargs)
+    assert "Announced to downstream DAGs as Airflow Assets: orders, payments" in message.text
+    assert "Airflow Assets: orders, payments" in "\n".join(_mrkdwn(message))
+    nothing = published(report(), REVIEW_ID, announced=[], **kwargs)
+    assert "No relation changed: no Asset event, no downstream DAG triggered" in nothing.text
 
 
 def test_rejected_and_timeout() -> None:
