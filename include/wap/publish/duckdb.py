@@ -76,13 +76,7 @@ class DuckDBPublisher:
             query = query_of(conn)
             result = check_before_rollback(query, dialect, write_schema=write, prod_schema=prod)
             _swap(conn, write, prod, fault or (lambda step: None))
-        log.info(
-            "Rolled back: %s holds run %s again (run %s is in %s)",
-            prod,
-            result.restored_run_id,
-            result.withdrawn_run_id,
-            write,
-        )
+        log.info("Rolled back: %s", result.describe(prod, write))
         return result
 
     def _mark_unaudited_production(self, conn: duckdb.DuckDBPyConnection, query: Query) -> Marker | None:

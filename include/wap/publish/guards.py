@@ -146,6 +146,12 @@ class RollbackResult:
     withdrawn_run_id: str
     relations: list[tuple[str, str]] = field(default_factory=list)
 
+    def describe(self, prod_schema: str, write_schema: str) -> str:
+        """``dwh holds run A again (run B is in develop_dwh)``."""
+        return (
+            f"{prod_schema} holds run {self.restored_run_id} again (run {self.withdrawn_run_id} is in {write_schema})"
+        )
+
 
 def check_before_rollback(query: Query, dialect: Dialect, *, write_schema: str, prod_schema: str) -> RollbackResult:
     """The rollback guards: production was put in place by a publish, and the write schema still holds,

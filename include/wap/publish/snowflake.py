@@ -94,11 +94,5 @@ class SnowflakePublisher:
         with self.warehouse.session() as query:
             result = check_before_rollback(query, dialect, write_schema=write, prod_schema=prod)
             query(self.swap_sql(), [])
-        log.info(
-            "Rolled back: %s holds run %s again (run %s is in %s)",
-            prod,
-            result.restored_run_id,
-            result.withdrawn_run_id,
-            write,
-        )
+        log.info("Rolled back: %s", result.describe(prod, write))
         return result
