@@ -68,15 +68,37 @@ class FakeTaskInstance:
         return self.pulls.get((task_ids, key))
 
 
+class NoEarlierEvents:
+    """A task's ``inlet_events`` with no event recorded yet (for the publish task: no try announced)."""
+
+    def __getitem__(self, key: Any) -> NoEarlierEvents:
+        return self
+
+    def after(self, since: Any) -> list[Any]:
+        return []
+
+
 def run_task(operator: Any, run_id: str, ti: FakeTaskInstance) -> Any:
     """Render the operator's templates and execute it, as the task runner would."""
+    from datetime import datetime, timezone
+
+    from airflow.sdk.execution_time.context import OutletEventAccessors
+
     context = {
         "dag": operator.dag,
         "task": operator,
         "run_id": run_id,
         "ti": ti,
         "task_instance": ti,
-        "dag_run": SimpleNamespace(run_id=run_id, logical_date=None, conf={}),
+        "dag_run": SimpleNamespace(
+            dag_id=operator.dag.dag_id if operator.dag else None,
+            run_id=run_id,
+            logical_date=None,
+            run_after=datetime.now(timezone.utc),
+            conf={},
+        ),
+        "outlet_events": OutletEventAccessors(),
+        "inlet_events": NoEarlierEvents(),
     }
     operator.render_template_fields(context)
     return operator.execute(context)
@@ -111,9 +133,10 @@ def dbt_build(config: WapConfig, *, run_id: str, write_schema: str | None = None
     return ti.pushed[XCOM_KEY]
 
 
-def publish_task(run_id: str, decision: dict[str, Any]) -> Any:
+def publish_task(run_id: str, decision: dict[str, Any], report: dict[str, Any] | None = None) -> Any:
     """wap_dwh's ``SnowflakePublishOperator`` (configured from the environment, as in the DAG), executed for
-    ``run_id`` with ``decision`` as the approval task's XCom; returns what it returns."""
+    ``run_id`` with ``decision`` as the approval task's XCom and ``report`` as the audit's; returns what it
+    returns."""
     from airflow.sdk import DAG
 
     from wap.approval.protocol import DECISION_XCOM_KEY
@@ -121,7 +144,8 @@ def publish_task(run_id: str, decision: dict[str, Any]) -> Any:
 
     with DAG("wap_dwh", schedule=None):
         operator = SnowflakePublishOperator(task_id="publish")
-    ti = FakeTaskInstance("publish", run_id, pulls={("await_approval", DECISION_XCOM_KEY): decision})
+    pulls = {("await_approval", DECISION_XCOM_KEY): decision, ("audit", "return_value"): report}
+    ti = FakeTaskInstance("publish", run_id, pulls=pulls)
     return run_task(operator, run_id, ti)
 
 

@@ -213,8 +213,10 @@ def test_a_wap_cycle_on_snowflake(live: Live) -> None:
 
     # Publish with WAP_GRANTS_ON_SWAP=copy: the grant is copied, then the real swap.
     config = live.config(WAP_GRANTS_ON_SWAP="copy")
-    result = publish_task(RUN_A, approve)
+    result = publish_task(RUN_A, approve, report)
     assert (result["outcome"], result["review_id"], result["previous_run_id"]) == ("published", rid, None)
+    announced = {item["relation"].upper(): item for item in result["announced"]}  # the catalog's spelling
+    assert announced[MART.upper()]["uri"].startswith("snowflake://") and announced[MART.upper()]["review_id"] == rid
     assert execute(warehouse, f"select count(*) from {named(warehouse, prod, MART)}")[0][0] == YEARS * ROWS_A_YEAR
     assert execute(warehouse, f"select count(*) from {named(warehouse, write, MART)}")[0][0] == PRODUCTION_ROWS
     assert production_marker(warehouse, prod).run_id == RUN_A
