@@ -9,7 +9,7 @@ import pytest
 
 from wap.cli import main
 from wap.config import load_config
-from wap.local.cycle import CycleResult, _dbt_failures, prepare_warehouse
+from wap.local.cycle import CycleResult, _dbt_failures, _downstream, prepare_warehouse
 
 
 @pytest.mark.parametrize(
@@ -29,7 +29,17 @@ from wap.local.cycle import CycleResult, _dbt_failures, prepare_warehouse
 def test_a_cycle_is_carried_out_when_it_ends_as_decided(decision: str, outcome: str, carried_out: bool) -> None:
     result = CycleResult(outcome=outcome, run_id="r", decision=decision)
     assert result.carried_out is carried_out
-    assert set(result.as_dict()) == {"outcome", "run_id", "review_id", "state", "decision", "failed_tasks", "seconds"}
+    assert set(result.as_dict()) == {
+        "outcome",
+        "run_id",
+        "review_id",
+        "state",
+        "decision",
+        "failed_tasks",
+        "seconds",
+        "announced",
+        "downstream",
+    }
 
 
 def test_a_failed_dbt_task_says_why() -> None:
@@ -73,3 +83,46 @@ def test_the_decision_is_required_and_checked(capsys: pytest.CaptureFixture[str]
     with pytest.raises(SystemExit):
         main(["cycle", "--decision", "maybe"])
     assert "invalid choice: 'maybe'" in capsys.readouterr().err
+
+
+class _Cluster:
+    """What `wap cycle` reads of the downstream side: the run's Asset events and the runs they triggered."""
+
+    home = Path("/nowhere")
+
+    def __init__(self, events: list[dict], consumers: list[str], runs: list[tuple[str, str, str]]) -> None:
+        self.events, self.consumers, self.runs = events, consumers, runs
+
+    def asset_events(self, dag_id: str, run_id: str) -> list[dict]:
+        return self.events
+
+    def asset_consumers(self, uris: object) -> list[str]:
+        return self.consumers
+
+    def runs_triggered_by(self, ids: object) -> list[tuple[str, str, str]]:
+        return self.runs
+
+    def wait_for(self, predicate, timeout: float, what: str, interval: float = 1.0):
+        found = predicate()
+        assert found is not None, f"waited for {what}"
+        return found
+
+    def task_states(self, dag_id: str, run_id: str) -> dict[str, str]:
+        return {"count_rows": "success"}
+
+    def task_log(self, dag_id: str, run_id: str, task_id: str) -> str:
+        return '{"event": "dwh.t has 3 rows, as the publish of run r (review x) left it"}'
+
+
+def test_the_cycle_shows_what_the_publish_announced_and_the_runs_it_triggered(capsys) -> None:
+    event = {"id": 7, "uri": "duckdb:/w.duckdb/dwh/t", "extra": {"status": "changed", "run_id": "r", "review_id": "x"}}
+    cluster = _Cluster([event], ["example_wap_consumer"], [("example_wap_consumer", "asset_triggered__1", "success")])
+    announced, downstream = _downstream(cluster, "wap_dwh", "r")
+    assert announced == [{"uri": event["uri"], "extra": event["extra"]}]
+    assert downstream == [{"dag_id": "example_wap_consumer", "run_id": "asset_triggered__1", "state": "success"}]
+    out = capsys.readouterr().out
+    assert "the publish announced 1 relation(s) as Airflow Assets" in out
+    assert "count_rows: dwh.t has 3 rows, as the publish of run r (review x) left it" in out
+
+    assert _downstream(_Cluster([], [], []), "wap_dwh", "r") == ([], [])
+    assert "no Asset event (nothing was published)" in capsys.readouterr().out
