@@ -11,6 +11,9 @@ For 1M and 10M rows, in a DuckDB database file in a temporary directory:
   The changed pair is also diffed in one join (``partition_rows=0``): the report of a table whose keys are not
   stored in key order, where the engine cannot split its join by key range (:mod:`wap.audit.key_ranges`); the two
   reports must be identical.
+- keyless: the changed pair diffed without a key (a table without a unique test or ``unique_key``): the multiset
+  diff, as one aggregation of both sides by row hash and, for comparison, as the join of both sides' distinct rows
+  (``multiset_by_hash=False``, the previous plan); the two reports must be identical.
 
 The measurements take turns: after one untimed warm-up call of each (the first scan of a fresh connection
 loads the tables into DuckDB's buffer pool, which would be charged to the first floor and flatter that round's
@@ -18,7 +21,7 @@ ratio), ``REPEATS`` rounds, each report right after a floor of its pair, the cha
 unchanged one. A time printed is the best of its rounds; a ratio is the median over rounds of the report's time
 over the floor's just before it (the ratios of the median and of the best times are printed beside it).
 Targets (printed, not enforced):
-changed report <= 4x floor, unchanged report <= 1.5x floor, peak Python memory from 1M to 10M rows growing by
+changed report <= 4x floor, unchanged report <= 1.5x floor, keyless report <= 6x floor, peak Python memory from 1M to 10M rows growing by
 <= 50 MB. Where a report is over its target, its slowest statements are printed (each statement is timed).
 """
 
@@ -43,6 +46,7 @@ THREADS = 2
 SIZES = (1_000_000, 10_000_000)
 TARGET_CHANGED = 4.0
 TARGET_UNCHANGED = 1.5
+TARGET_KEYLESS = 6.0
 TARGET_MEMORY_MB = 50.0
 
 # The changed pair, by construction (ids 0 .. n-1 in production):
@@ -151,10 +155,14 @@ class _Report:
         prod_schema: str,
         table: str,
         partition_rows: int = PARTITION_ROWS,
+        *,
+        keyed: bool = True,
+        multiset_by_hash: bool = True,
     ) -> None:
         self.conn = conn
         self.write_schema, self.prod_schema, self.table = write_schema, prod_schema, table
         self.partition_rows = partition_rows
+        self.keyed, self.multiset_by_hash = keyed, multiset_by_hash
 
     def run(self) -> tuple[list[dict[str, Any]], list[tuple[float, str]]]:
         statements: list[tuple[float, str]] = []
@@ -170,9 +178,10 @@ class _Report:
             DIALECTS["duckdb"],
             self.write_schema,
             self.prod_schema,
-            keys={self.table: ["id"]},
+            keys={self.table: ["id"]} if self.keyed else {},
             sample_rows=5,
             partition_rows=self.partition_rows,
+            multiset_by_hash=self.multiset_by_hash,
         )
         return engine.diff(), statements
 
@@ -258,8 +267,14 @@ def _bench_size(n: int) -> dict[str, float]:
             changed = _Report(conn, "develop_dwh", "dwh", "t")
             one_join = _Report(conn, "develop_dwh", "dwh", "t", partition_rows=0)
             unchanged = _Report(conn, "develop_u", "prod_u", "u")
+            keyless = _Report(conn, "develop_dwh", "dwh", "t", keyed=False)
+            keyless_join = _Report(conn, "develop_dwh", "dwh", "t", keyed=False, multiset_by_hash=False)
             timings = _Timings(
                 {
+                    "floor_k": _floor(conn, ["dwh.t", "develop_dwh.t"]),
+                    "keyless": keyless.run,
+                    "floor_kj": _floor(conn, ["dwh.t", "develop_dwh.t"]),
+                    "keyless_join": keyless_join.run,
                     "floor_t1": _floor(conn, ["dwh.t", "develop_dwh.t"]),
                     "one_join": one_join.run,
                     "floor_u": _floor(conn, ["prod_u.u", "develop_u.u"]),
@@ -293,6 +308,17 @@ def _bench_size(n: int) -> dict[str, float]:
         f"{1.5 * PARTITION_ROWS / 1e6:g}M rows): {one_join_s:.2f} s = {one_join_x:.2f}x floor "
         f"{_other_ratios(timings, 'one_join', 'floor_t1')}"
     )
+    keyless_s, keyless_x = timings.best("keyless"), timings.ratio("keyless", "floor_k")
+    join_s, join_x = timings.best("keyless_join"), timings.ratio("keyless_join", "floor_kj")
+    (entry_k,) = timings.fastest["keyless"][0]
+    (entry_kj,) = timings.fastest["keyless_join"][0]
+    print(
+        f"diff          changed pair without a key (multiset diff): by row hash {keyless_s:.2f} s = {keyless_x:.2f}x "
+        f"floor {_verdict(keyless_x <= TARGET_KEYLESS)} {_other_ratios(timings, 'keyless', 'floor_k')}; "
+        f"as a join of distinct rows {join_s:.2f} s = {join_x:.2f}x floor; rows added {entry_k['rows']['added']:,} "
+        f"removed {entry_k['rows']['removed']:,}; "
+        + ("the two reports are identical" if entry_k == entry_kj else "THE TWO KEYLESS REPORTS DIFFER")
+    )
     (entry,) = changed_entries
     _check(entry, n)
     (entry_one,) = timings.fastest["one_join"][0]
@@ -320,7 +346,7 @@ def bench_diff() -> None:
     )
     print(
         f"diff   targets: changed report <= {TARGET_CHANGED:g}x floor, "
-        f"unchanged report <= {TARGET_UNCHANGED:g}x floor, "
+        f"unchanged report <= {TARGET_UNCHANGED:g}x floor, keyless report <= {TARGET_KEYLESS:g}x floor, "
         f"peak python memory growth <= {TARGET_MEMORY_MB:g} MB "
         f"(ratios: median of {REPEATS} paired rounds after a warm-up; {THREADS} DuckDB threads)"
     )

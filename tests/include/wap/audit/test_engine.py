@@ -91,8 +91,14 @@ class Warehouse:
         self.table(PROD, name, new_columns if old_columns is None else old_columns, old_rows)
 
     def diff(self, keys: dict[str, list[str]] | None = None, sample_rows: int = 5) -> dict[str, dict[str, Any]]:
+        """The report's entries; every case also runs the multiset diff as a join of both sides' distinct rows,
+        which must give the very same report as the aggregation by row hash."""
         engine = DiffEngine(self.query, self.dialect, WRITE, PROD, keys=keys, sample_rows=sample_rows)
         entries = engine.diff()
+        joined = DiffEngine(
+            self.query, self.dialect, WRITE, PROD, keys=keys, sample_rows=sample_rows, multiset_by_hash=False
+        ).diff()
+        assert joined == entries, "the multiset diff by row hash and by join give different reports"
         by_name = {entry["name"]: entry for entry in entries}
         assert len(by_name) == len(entries)
         return by_name
