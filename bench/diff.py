@@ -21,8 +21,9 @@ ratio), ``REPEATS`` rounds, each report right after a floor of its pair, the cha
 unchanged one. A time printed is the best of its rounds; a ratio is the median over rounds of the report's time
 over the floor's just before it (the ratios of the median and of the best times are printed beside it).
 Targets (printed, not enforced):
-changed report <= 4x floor, unchanged report <= 1.5x floor, keyless report <= 6x floor, peak Python memory from 1M to 10M rows growing by
-<= 50 MB. Where a report is over its target, its slowest statements are printed (each statement is timed).
+changed report <= 4x floor, unchanged report <= 1.5x floor, keyless report <= 6x floor, peak Python memory from
+1M to 10M rows growing by <= 50 MB. Where a report is over its target, its slowest statements are printed (each
+statement is timed).
 """
 
 from __future__ import annotations
