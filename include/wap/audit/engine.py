@@ -207,12 +207,18 @@ class DiffEngine:
         path, anything else gets a row diff.
         """
         key = self._usable_key(new, old)
-        if key is not None and new.kind == old.kind == "table":
+        keyless_by_hash = key is None and self._hashes_every_column(new, old)
+        if (key is not None or keyless_by_hash) and new.kind == old.kind == "table":
             after, before = self._table_figures(new, old)
             if after["count"] != before["count"]:
                 entry["status"] = "changed"
-                entry["key"] = key
                 entry["rows"].update(after=after["count"], before=before["count"])
+                if key is None:  # changed for certain: the new side's content hash, then the aggregation
+                    after["full_hash"] = self._stats(self.write_schema, new, None)["full_hash"]
+                    self._multiset_by_hash(entry, new, old, list(new.column_types))
+                    entry["diff_method"] = "multiset"
+                    return after, before
+                entry["key"] = key
                 unique, after["full_hash"] = self._keyed_diff(entry, new, old, key, content_hash=True)
                 if unique:
                     entry["diff_method"] = "key"
@@ -230,6 +236,11 @@ class DiffEngine:
             entry["status"] = "changed"
             self._row_diff(entry, new, old, key)
         return after, before
+
+    def _hashes_every_column(self, new: Relation, old: Relation) -> bool:
+        """Whether the multiset diff by row hash covers every column of the new side (each in production, with
+        its type): then two tables whose counts differ need no per-side pass of production."""
+        return self.multiset_by_hash and all(old.column_types.get(name) == t for name, t in new.column_types.items())
 
     def _table_figures(self, new: Relation, old: Relation) -> tuple[dict[str, Any], dict[str, Any]]:
         """Row count and min/max of each date/time column of two tables, in one statement.
@@ -541,13 +552,14 @@ class DiffEngine:
             self._multiset_by_hash(entry, new, old, shared)
             return
         cols = ", ".join(quote(c) for c in shared)
+        order = sorted(shared)  # samples: the rows of the smallest row hashes over the columns in name order
         on = " and ".join(f"n.{quote(c)} is not distinct from o.{quote(c)}" for c in shared)
         only_new = self._excess("n", "o")
         only_old = self._excess("o", "n")
         sql = (
             f"select sum({only_new}), sum({only_old}), "
-            f"{d.sample(d.row_json('n', shared), d.row_hash(shared, 'n'), f'({only_new}) > 0', self.sample_rows)}, "
-            f"{d.sample(d.row_json('o', shared), d.row_hash(shared, 'o'), f'({only_old}) > 0', self.sample_rows)} "
+            f"{d.sample(d.row_json('n', shared), d.row_hash(order, 'n'), f'({only_new}) > 0', self.sample_rows)}, "
+            f"{d.sample(d.row_json('o', shared), d.row_hash(order, 'o'), f'({only_old}) > 0', self.sample_rows)} "
             f"from (select {cols}, count(*) as __wap_n from {d.relation(self.write_schema, new.name)} "
             f"group by {cols}) n "
             f"full outer join (select {cols}, count(*) as __wap_n from {d.relation(self.prod_schema, old.name)} "
@@ -562,18 +574,23 @@ class DiffEngine:
         """The multiset diff as one aggregation of both sides by row hash, when the shared columns have the same
         types on both sides (a retyped column compares by value, which only the join does).
 
-        Each row counts +1 on the new side and -1 in production under its 64-bit row hash (the content hash's):
-        a hash whose sum is not 0 is a row one side has more copies of. The figures are the join's (a changed row
-        hidden by equal hashes has a chance of 2^-64, as for the content hash); the samples are the rows of the
-        smallest such hashes, the join's too, read afterwards by hash from the side that has them.
+        Each row is counted under its 64-bit row hash over the shared columns in name order (the content hash's),
+        with the side it comes from: a hash with more copies on one side than on the other is a row that side has
+        more of. The figures are the join's (a changed row hidden by equal hashes has a chance of 2^-64, as for
+        the content hash); the samples are the rows of the smallest such hashes, the join's too, read afterwards
+        by hash from the side that has them.
         """
         d = self.dialect
-        h = d.row_hash(shared)
+        h = d.row_hash(sorted(shared))
         both = (
-            f"select {h} as __wap_h, 1 as __wap_s from {d.relation(self.write_schema, new.name)} "
-            f"union all select {h} as __wap_h, -1 as __wap_s from {d.relation(self.prod_schema, old.name)}"
+            f"select {h} as __wap_h, true as __wap_s from {d.relation(self.write_schema, new.name)} "
+            f"union all select {h} as __wap_h, false as __wap_s from {d.relation(self.prod_schema, old.name)}"
         )
-        excess = f"select __wap_h, sum(__wap_s) as __wap_d from ({both}) s group by __wap_h having sum(__wap_s) <> 0"
+        # copies in the build minus copies in production; count_if and count are cheaper than a sum of +1/-1
+        grouped = (
+            f"select __wap_h, 2 * count_if(__wap_s) - count(*) as __wap_d from ({both}) s "
+            "group by __wap_h having 2 * count_if(__wap_s) <> count(*)"
+        )
         limit = self.sample_rows
         text = "cast(__wap_h as varchar)"  # a hash as text: fakesnow's results hold no unsigned 64-bit integer
         sql = (
@@ -581,7 +598,7 @@ class DiffEngine:
             "sum(case when __wap_d < 0 then -__wap_d else 0 end), "
             f"{d.sample(text, '__wap_h', '__wap_d > 0', limit, costly_value=False)}, "
             f"{d.sample(text, '__wap_h', '__wap_d < 0', limit, costly_value=False)} "
-            f"from ({excess}) e"
+            f"from ({grouped}) e"
         )
         (row,) = self.query(sql, [])
         entry["rows"].update(added=int(row[0] or 0), removed=int(row[1] or 0), changed=None)
@@ -594,7 +611,7 @@ class DiffEngine:
         if not hashes:
             return []
         d = self.dialect
-        h = d.row_hash(shared, "t")
+        h = d.row_hash(sorted(shared), "t")
         wanted = [int(value) for value in hashes]
         literals = ", ".join(str(value) for value in wanted)  # integers this engine read: no text from outside
         sql = (

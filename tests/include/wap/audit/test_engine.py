@@ -98,7 +98,13 @@ class Warehouse:
         joined = DiffEngine(
             self.query, self.dialect, WRITE, PROD, keys=keys, sample_rows=sample_rows, multiset_by_hash=False
         ).diff()
-        assert joined == entries, "the multiset diff by row hash and by join give different reports"
+        differences = [
+            (a["name"], field, a[field], b[field])
+            for a, b in zip(entries, joined, strict=True)
+            for field in a
+            if a[field] != b.get(field)
+        ]
+        assert not differences, f"the multiset diff by row hash and by join give different reports: {differences}"
         by_name = {entry["name"]: entry for entry in entries}
         assert len(by_name) == len(entries)
         return by_name
