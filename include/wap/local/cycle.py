@@ -220,17 +220,20 @@ def run_cycle(
             print(f"  {task_id}: {line}")
     print(f"  run {run_id}: {result.state}, {result.outcome}; tasks: {_summary(states)}")
     _print_alerts(cluster, seen)
-    result.announced, result.downstream = _downstream(cluster, dag_id, run_id)
+    result.announced, result.downstream = _downstream(cluster, dag_id, run_id, published=result.outcome == "published")
     print("\n== The audit's report (the audit task's XCom, rendered as its log shows it) ==")
     print(render_markdown({k: v for k, v in report.items() if k != "review_id"}, review_id))
     return result
 
 
-def _downstream(cluster: AirflowCluster, dag_id: str, run_id: str) -> tuple[list[dict], list[dict]]:
+def _downstream(
+    cluster: AirflowCluster, dag_id: str, run_id: str, *, published: bool = False
+) -> tuple[list[dict], list[dict]]:
     """The Asset events the run emitted, and the runs of the DAGs scheduled on them, once they have ended."""
     events = cluster.asset_events(dag_id, run_id)
     if not events:
-        print("\n== Downstream: no Asset event (nothing was published): no DAG scheduled on its relations ran ==")
+        why = "the publish changed no relation" if published else "nothing was published"
+        print(f"\n== Downstream: no Asset event ({why}): no DAG scheduled on its relations ran ==")
         return [], []
     print(f"\n== Downstream: the publish announced {len(events)} relation(s) as Airflow Assets ==")
     for event in events:

@@ -126,3 +126,5 @@ def test_the_cycle_shows_what_the_publish_announced_and_the_runs_it_triggered(ca
 
     assert _downstream(_Cluster([], [], []), "wap_dwh", "r") == ([], [])
     assert "no Asset event (nothing was published)" in capsys.readouterr().out
+    assert _downstream(_Cluster([], [], []), "wap_dwh", "r", published=True) == ([], [])
+    assert "no Asset event (the publish changed no relation)" in capsys.readouterr().out
