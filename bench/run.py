@@ -5,7 +5,8 @@ Sections:
   fresh process with Airflow already imported (as the dag processor parses files).
 - scale (``bench/generated.py``): a generated project of 300 models: its DAG's parse time against the demo's, and
   the audit of 300 unchanged relations (time, warehouse statements).
-- diff, publish, e2e: ``bench/diff.py``, ``bench/publish.py``, ``bench/e2e.py``.
+- diff, changes, publish, e2e: ``bench/diff.py``, ``bench/changes.py`` (the keyed report of a daily load, scattered
+  corrections, the worst case and no change, in two storage orders), ``bench/publish.py``, ``bench/e2e.py``.
 """
 
 from __future__ import annotations
@@ -102,13 +103,15 @@ def environment(overrides: Mapping[str, str]) -> Iterator[None]:
 def main() -> None:
     print("== WAP bench ==")
     bench_parse()
-    from diff import bench_diff  # bench/diff.py, beside this script
+    from changes import bench_changes  # bench/changes.py, beside this script
+    from diff import bench_diff  # bench/diff.py
     from e2e import bench_e2e  # bench/e2e.py
     from generated import bench_generated  # bench/generated.py
     from publish import bench_publish  # bench/publish.py
 
     bench_generated()
     bench_diff()
+    bench_changes()
     bench_publish()
     bench_e2e()
 

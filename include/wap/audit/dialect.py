@@ -139,6 +139,35 @@ class Dialect:
             [list(values)],
         )
 
+    def range_type(self, data_type: str) -> str | None:
+        """``integer`` or ``date`` for a key type whose values key range buckets (:mod:`wap.audit.buckets`) cut by
+        arithmetic; None for any other type (its buckets are hashes)."""
+        upper = data_type.upper()
+        if upper in _INTEGER_TYPES:
+            return "integer"
+        return "date" if upper == "DATE" else None
+
+    def range_bucket(self, column: str, range_type: str, low: Any, width: int) -> str:
+        """The range bucket of key ``column`` (SQL): ``(key - low) // width``, -1 for a NULL key. ``low`` is a key
+        value this engine read from the warehouse (an integer or a date), written as a literal."""
+        offset = f"({column} - {self.key_literal(low, range_type)})"
+        return f"coalesce({offset} // {int(width)}, -1)"
+
+    def hash_bucket(self, columns: Sequence[str], count: int) -> str:
+        """The hash bucket of the key ``columns`` (SQL expressions): the key's hash modulo ``count``."""
+        return f"({self.hash_of(columns)} % {int(count)})"
+
+    @staticmethod
+    def key_literal(value: Any, range_type: str) -> str:
+        """A key value read from the warehouse as a SQL literal: an integer, or a date (``cast('..' as date)``)."""
+        if range_type == "date":
+            return f"cast('{value.isoformat()}' as date)"
+        return str(int(value))
+
+    def hash_sum(self, expression: str) -> str:
+        """The exact sum of 64-bit hashes (kept as a number, to be summed again)."""
+        return f"sum({expression})"
+
     def key_samples(
         self, tables: Sequence[tuple[str, str, Sequence[int]]], column: str, data_type: str
     ) -> tuple[str, list[Any]] | None:
@@ -196,6 +225,28 @@ class SnowflakeDialect(Dialect):
     ) -> tuple[str, list[Any]] | None:
         """None: Snowflake prunes micro-partitions itself, and one join is its plan."""
         return None
+
+    def range_type(self, data_type: str) -> str | None:
+        """As DuckDB's, for Snowflake's types: ``NUMBER(p,0)`` (every integer type) and ``DATE``."""
+        upper = data_type.upper().replace(" ", "")
+        if (upper.startswith("NUMBER(") and upper.endswith(",0)")) or upper in ("INTEGER", "BIGINT", "INT"):
+            return "integer"
+        return "date" if upper == "DATE" else None
+
+    def range_bucket(self, column: str, range_type: str, low: Any, width: int) -> str:
+        if range_type == "date":
+            offset = f"datediff(day, {self.key_literal(low, range_type)}, {column})"
+        else:
+            offset = f"({column} - {self.key_literal(low, range_type)})"
+        return f"coalesce(floor({offset} / {int(width)}), -1)"
+
+    def hash_bucket(self, columns: Sequence[str], count: int) -> str:
+        """``MOD``, not ``%``: the connector's ``pyformat`` reads a ``%`` in a statement with parameters."""
+        return f"mod({self.hash_of(columns)}, {int(count)})"
+
+    def hash_sum(self, expression: str) -> str:
+        """NUMBER(38,0) holds the exact sum (:meth:`sum_text`)."""
+        return f"sum(to_number({expression}))"
 
     def view_definitions(self, schema: str) -> tuple[str, list[str]]:
         return (

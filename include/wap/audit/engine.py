@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
+from wap.audit import buckets
 from wap.audit.dialect import Dialect, quote
 from wap.audit.key_ranges import key_ranges, range_filters, sample_positions
 from wap.warehouse import Query
@@ -97,13 +98,14 @@ def _jsonable(value: Any) -> Any:
     return value
 
 
-def _samples(value: Any) -> list[Any]:
-    """Sample rows arrive as a list (DuckDB) or a JSON array (Snowflake) of JSON texts or objects."""
+def _samples(value: Any, *, plain: bool = False) -> list[Any]:
+    """Sample rows arrive as a list (DuckDB) or a JSON array (Snowflake) of JSON texts or objects; ``plain``: of
+    plain values (a one-column key's, which may be text that is no JSON: read as they are)."""
     if value is None:
         return []
     if isinstance(value, str):
         value = json.loads(value)
-    return [_sample_item(item) for item in value]
+    return list(value) if plain else [_sample_item(item) for item in value]
 
 
 def _in_order(rows: list[Any], columns: Sequence[str]) -> list[Any]:
@@ -144,6 +146,10 @@ class DiffEngine:
         sample_rows: int = 5,
         partition_rows: int = PARTITION_ROWS,
         multiset_by_hash: bool = True,
+        bucket_rows: int = buckets.BUCKET_ROWS,
+        max_buckets: int = buckets.MAX_BUCKETS,
+        bucket_min_rows: int = buckets.MIN_ROWS,
+        joined_share: float = buckets.JOINED_SHARE,
     ) -> None:
         self.query = query
         self.dialect = dialect
@@ -153,6 +159,13 @@ class DiffEngine:
         self.sample_rows = sample_rows
         self.partition_rows = partition_rows  # 0: one join, whatever the size
         self.multiset_by_hash = multiset_by_hash  # False: the multiset diff as a join of both sides' distinct rows
+        self.bucket_rows = bucket_rows  # 0: no bucket fingerprints (:mod:`wap.audit.buckets`)
+        self.max_buckets = max_buckets
+        self.bucket_min_rows = bucket_min_rows
+        self.joined_share = joined_share  # restrict the join when at most this share of buckets differs
+        #: Per relation diffed by key bucket: (bucket count, buckets joined, ``restricted`` or ``whole``), read by the
+        #: bench and logged; not part of the report, which is the same whichever way it was computed.
+        self.bucket_stats: dict[str, tuple[int, int, str]] = {}
 
     # -- the whole diff -------------------------------------------------------------------------------------
     def diff(self) -> list[dict[str, Any]]:
@@ -209,7 +222,12 @@ class DiffEngine:
         key = self._usable_key(new, old)
         keyless_by_hash = key is None and self._hashes_every_column(new, old)
         if (key is not None or keyless_by_hash) and new.kind == old.kind == "table":
-            after, before = self._table_figures(new, old)
+            bucketable = key is not None and self._bucketable(new, old)
+            after, before = self._table_figures(new, old, key if bucketable else None)
+            if bucketable and max(after["count"], before["count"]) >= self.bucket_min_rows:
+                assert key is not None
+                self._bucketed(entry, new, old, key, after, before)
+                return after, before
             if after["count"] != before["count"]:
                 entry["status"] = "changed"
                 entry["rows"].update(after=after["count"], before=before["count"])
@@ -242,8 +260,11 @@ class DiffEngine:
         its type): then two tables whose counts differ need no per-side pass of production."""
         return self.multiset_by_hash and all(old.column_types.get(name) == t for name, t in new.column_types.items())
 
-    def _table_figures(self, new: Relation, old: Relation) -> tuple[dict[str, Any], dict[str, Any]]:
-        """Row count and min/max of each date/time column of two tables, in one statement.
+    def _table_figures(
+        self, new: Relation, old: Relation, key: Sequence[str] | None = None
+    ) -> tuple[dict[str, Any], dict[str, Any]]:
+        """Row count and min/max of each date/time column of two tables (and of a ``key`` column that range buckets
+        can cut: ``key_range``), in one statement.
 
         Both warehouses answer ``count(*)``, ``min`` and ``max`` of a table from its metadata (DuckDB from exact
         row-group statistics, Snowflake from micro-partition metadata), so this costs no scan, and the keyed join
@@ -251,9 +272,11 @@ class DiffEngine:
         """
         sides = {"n": (self.write_schema, new), "o": (self.prod_schema, old)}
         times = {alias: _time_columns(relation) for alias, (_, relation) in sides.items()}
+        ranged = key is not None and len(key) == 1 and self.dialect.range_type(new.column_types[key[0]]) is not None
+        key_bounds = _bounds([key[0]]) if ranged and key else []
         parts = []
         for alias, (schema, relation) in sides.items():
-            select = ["count(*)", *_bounds(times[alias])]
+            select = ["count(*)", *_bounds(times[alias]), *key_bounds]
             named = ", ".join(f"{value} as __wap_{alias}{i}" for i, value in enumerate(select))
             parts.append(f"(select {named} from {self.dialect.relation(schema, relation.name)}) {alias}")
         (row,) = self.query(f"select * from {parts[0]} cross join {parts[1]}", [])
@@ -261,8 +284,185 @@ class DiffEngine:
         figures = []
         for alias in sides:
             count = int(next(values))
-            figures.append({"count": count, "hash": None, "full_hash": None, "ranges": _ranges(times[alias], values)})
+            figure = {"count": count, "hash": None, "full_hash": None, "ranges": _ranges(times[alias], values)}
+            if key_bounds:
+                figure["key_range"] = (next(values), next(values))
+            figures.append(figure)
         return figures[0], figures[1]
+
+    # -- fingerprints by key bucket (:mod:`wap.audit.buckets`) ----------------------------------------------------
+    def _bucketable(self, new: Relation, old: Relation) -> bool:
+        """Whether a keyed pair of tables may be diffed by key bucket: both sides have the same columns with the
+        same types (a bucket's content hash then covers every column the join compares, and is the fast path's)."""
+        return self.bucket_rows > 0 and new.kind == old.kind == "table" and new.column_types == old.column_types
+
+    def _bucket_plan(self, new: Relation, key: list[str], after: dict[str, Any], before: dict[str, Any]):
+        count = buckets.bucket_count(max(after["count"], before["count"]), self.bucket_rows, self.max_buckets)
+        range_type = self.dialect.range_type(new.column_types[key[0]]) if len(key) == 1 else None
+        lows = [figure["key_range"][0] for figure in (after, before) if figure.get("key_range")]
+        highs = [figure["key_range"][1] for figure in (after, before) if figure.get("key_range")]
+        lows, highs = [v for v in lows if v is not None], [v for v in highs if v is not None]
+        low, high = (min(lows), max(highs)) if lows and highs else (None, None)
+        return buckets.plan_buckets(range_type, low, high, count)
+
+    def _bucket_of(self, plan: buckets.BucketPlan, alias: str, key: list[str]) -> str:
+        columns = [f"{alias}.{quote(column)}" for column in key]
+        if plan.kind == "range":
+            return self.dialect.range_bucket(columns[0], plan.range_type or "integer", plan.low, plan.width)
+        return self.dialect.hash_bucket(columns, plan.count)
+
+    def _bucketed(
+        self,
+        entry: dict[str, Any],
+        new: Relation,
+        old: Relation,
+        key: list[str],
+        after: dict[str, Any],
+        before: dict[str, Any],
+    ) -> None:
+        """The keyed diff by key bucket: one statement computes each side's count and content hash per bucket and
+        returns the totals (the tables' content hashes), how many buckets differ and which (up to the share that
+        restricts the join); then the join of the differing buckets' rows, or one join of everything if most
+        differ. Fills ``entry`` and the content hashes of ``after``/``before``, exactly as the per-side pass and the
+        keyed join would (the fast path when no bucket differs)."""
+        plan = self._bucket_plan(new, key, after, before)
+        if self._probe_says_most_differ(plan, new, old, key, after, before):
+            self.bucket_stats[new.name] = (plan.count, plan.count, "whole, after the probe")
+            entry["rows"].update(after=after["count"], before=before["count"])
+            entry["status"], entry["key"] = "changed", key
+            unique, full_hash = self._keyed_diff(entry, new, old, key, content_hash=True)
+            after["full_hash"] = full_hash if unique else self._stats(self.write_schema, new, None)["full_hash"]
+            self._keyed_outcome(entry, new, old, key, unique)
+            return
+        limit = max(1, int(plan.count * self.joined_share))
+        row = self._bucket_figures(plan, new, old, key, limit)
+        after["hash"] = after["full_hash"] = row[0]
+        before["hash"] = before["full_hash"] = row[1]
+        differing, rows_after, rows_before = int(row[2] or 0), int(row[3] or 0), int(row[4] or 0)
+        entry["rows"].update(after=after["count"], before=before["count"])
+        if differing == 0:
+            self.bucket_stats[new.name] = (plan.count, 0, "none")
+            entry["diff_method"] = "fast_path"
+            entry["rows"].update(added=0, removed=0, changed=0)
+            return
+        entry["status"] = "changed"
+        entry["key"] = key
+        ids = sorted(int(value) for value in _samples(row[5], plain=True))
+        if len(ids) == differing and buckets.restricted(ids, plan.count, self.joined_share):
+            self.bucket_stats[new.name] = (plan.count, differing, "restricted")
+            restrict = [self._bucket_filter(plan, alias, key, ids) for alias in ("n", "o")]
+            unique, _ = self._keyed_diff(entry, new, old, key, restrict=restrict, expected=(rows_after, rows_before))
+        else:
+            self.bucket_stats[new.name] = (plan.count, differing, "whole")
+            unique, _ = self._keyed_diff(entry, new, old, key)
+        log.info("%s: %s of %s key buckets differ", new.name, differing, plan.count)
+        self._keyed_outcome(entry, new, old, key, unique)
+
+    def _keyed_outcome(self, entry: dict[str, Any], new: Relation, old: Relation, key: list[str], unique: bool) -> None:
+        """The keyed diff's method, or the multiset diff where the key matched several rows."""
+        if unique:
+            entry["diff_method"] = "key"
+            return
+        entry["duplicate_keys"] = True
+        log.info("%s: key %s is not unique on both sides; falling back to a multiset diff", new.name, key)
+        self._multiset_diff(entry, new, old)
+        entry["diff_method"] = "multiset"
+
+    def _bucket_figures(
+        self,
+        plan: buckets.BucketPlan,
+        new: Relation,
+        old: Relation,
+        key: list[str],
+        limit: int,
+        where: str = "true",
+    ) -> tuple[Any, ...]:
+        """One statement: per side and bucket, count and content hash; returned: both sides' content hashes (sums
+        over the buckets), how many buckets differ, the rows of the differing buckets on each side, and up to
+        ``limit`` differing bucket ids. ``where``: a condition on the key (table alias ``t``) that limits the pass."""
+        d = self.dialect
+        h = d.row_hash(sorted(new.column_types), "t")
+
+        def per_bucket(schema: str, relation: Relation) -> str:
+            return (
+                f"select {self._bucket_of(plan, 't', key)} as __wap_b, count(*) as __wap_c, "
+                f"{d.hash_sum(h)} as __wap_s from {d.relation(schema, relation.name)} t where {where} group by 1"
+            )
+
+        compared = (
+            "select coalesce(n.__wap_b, o.__wap_b) as __wap_b, coalesce(n.__wap_c, 0) as __wap_nc, "
+            "coalesce(o.__wap_c, 0) as __wap_oc, n.__wap_s as __wap_ns, o.__wap_s as __wap_os, "
+            "(n.__wap_c is null or o.__wap_c is null or n.__wap_c <> o.__wap_c or n.__wap_s <> o.__wap_s) as __wap_x "
+            f"from ({per_bucket(self.write_schema, new)}) n "
+            f"full outer join ({per_bucket(self.prod_schema, old)}) o on n.__wap_b = o.__wap_b"
+        )
+        sql = (
+            f"select {d.sum_text('__wap_ns')}, {d.sum_text('__wap_os')}, {d.count_if('__wap_x')}, "
+            "sum(case when __wap_x then __wap_nc else 0 end), sum(case when __wap_x then __wap_oc else 0 end), "
+            f"{d.sample('__wap_b', '__wap_b', '__wap_x', limit, costly_value=False)}, count(*) from ({compared}) j"
+        )
+        (row,) = self.query(sql, [])
+        return tuple(row)
+
+    def _probe_says_most_differ(
+        self,
+        plan: buckets.BucketPlan,
+        new: Relation,
+        old: Relation,
+        key: list[str],
+        after: dict[str, Any],
+        before: dict[str, Any],
+    ) -> bool:
+        """Whether the buckets of a middle slice of the key range (:data:`~wap.audit.buckets.PROBE_SHARE` of them)
+        mostly differ: then the changes are spread over the whole table, and the whole join follows at once, without
+        the pass over every bucket (which would find them all differing). Only for range buckets of tables stored in
+        key order, where the slice's range filter reads only its storage blocks; a heuristic for the plan, never for
+        the figures (a probe that finds few differences leads to the full bucket pass)."""
+        if plan.kind != "range" or plan.count < 2 * buckets.PROBE_BUCKETS:
+            return False
+        if not self._stored_in_key_order(new, old, key, max(after["count"], before["count"])):
+            return False
+        first, last = buckets.probe_buckets(plan.count)
+        bounds = plan.key_bounds([first, last])
+        assert bounds is not None
+        low, high = (self.dialect.key_literal(value, plan.range_type or "integer") for value in bounds)
+        row = self._bucket_figures(plan, new, old, key, 1, where=f"t.{quote(key[0])} between {low} and {high}")
+        differing, probed = int(row[2] or 0), int(row[6] or 0)
+        log.info("%s: %s of %s key buckets of the probe differ", new.name, differing, probed)
+        return probed > 0 and differing > probed * self.joined_share
+
+    def _stored_in_key_order(self, new: Relation, old: Relation, key: list[str], rows: int) -> bool:
+        """Whether both tables' keys rise along their rows, judged from the key at a few row positions
+        (:mod:`wap.audit.key_ranges`; False where the dialect cannot read rows by position)."""
+        parts = 4
+        if any(column.lower() == "rowid" for column in (*new.column_types, *old.column_types)):
+            return False
+        positions = sample_positions(rows, parts)
+        tables = [(self.write_schema, new.name, positions), (self.prod_schema, old.name, positions)]
+        statement = self.dialect.key_samples(tables, key[0], new.column_types[key[0]])
+        if statement is None:
+            return False
+        keys: list[dict[int, Any]] = [{}, {}]
+        for index, position, value in self.query(*statement):
+            keys[int(index)][int(position)] = value
+        return key_ranges([[keys[i].get(p) for p in positions] for i in (0, 1)], parts) is not None
+
+    def _bucket_filter(
+        self, plan: buckets.BucketPlan, alias: str, key: list[str], ids: list[int]
+    ) -> tuple[str, list[Any]]:
+        """The condition (and parameters) that keeps a side's rows of buckets ``ids``. Range buckets also bound
+        the key by the differing buckets' lowest and highest keys, which lets the scan skip the storage blocks
+        outside (a day's changes sit in a few adjacent buckets)."""
+        condition, params = self.dialect.one_of(self._bucket_of(plan, alias, key), ids)
+        bounds = plan.key_bounds(ids)
+        if bounds is None:
+            return condition, params
+        column = f"{alias}.{quote(key[0])}"
+        low, high = (self.dialect.key_literal(value, plan.range_type or "integer") for value in bounds)
+        ranged = f"{column} between {low} and {high}"
+        if buckets.NULL_BUCKET in ids:
+            ranged = f"({ranged} or {column} is null)"
+        return f"({ranged} and {condition})", params
 
     @staticmethod
     def _schema_diff(new: Relation | None, old: Relation | None) -> dict[str, list[dict[str, str]]]:
@@ -330,7 +530,15 @@ class DiffEngine:
         entry["diff_method"] = "multiset"
 
     def _keyed_diff(
-        self, entry: dict[str, Any], new: Relation, old: Relation, key: list[str], *, content_hash: bool = False
+        self,
+        entry: dict[str, Any],
+        new: Relation,
+        old: Relation,
+        key: list[str],
+        *,
+        content_hash: bool = False,
+        restrict: Sequence[tuple[str, list[Any]]] | None = None,
+        expected: tuple[int, int] | None = None,
     ) -> tuple[bool, str | None]:
         """A full outer join on ``key`` for every count; (False, None) when a key matches several rows.
 
@@ -343,7 +551,9 @@ class DiffEngine:
         building every candidate's JSON in the join cost more than the rest of it.
 
         Large tables stored in key order are joined one key range at a time (:meth:`_key_boundaries`); the figures of
-        the ranges add up to those of one join, and the samples are the same.
+        the ranges add up to those of one join, and the samples are the same. ``restrict``: one condition (and its
+        parameters) per side, new then production, that keeps the rows of the differing key buckets; the join is then
+        one join of those rows, which hold ``expected`` rows (new, production) when the key is unique.
         """
         d = self.dialect
         new_types, old_types = new.column_types, old.column_types
@@ -377,24 +587,30 @@ class DiffEngine:
         ] + [d.count_if(f"__wap_changed and __wap_d{i}") for i in range(len(compared))]
         if content_hash:
             select.append(d.sum_text("__wap_h"))
-        boundaries, mark = self._key_boundaries(new, old, key, entry["rows"]), d.placeholder
-        ranges = zip(
-            range_filters(f"n.{quote(key[0])}", boundaries, mark),
-            range_filters(f"o.{quote(key[0])}", boundaries, mark),
-            strict=True,
-        )
+        if restrict is not None:
+            ranges = [(restrict[0], restrict[1])]
+        else:
+            boundaries, mark = self._key_boundaries(new, old, key, entry["rows"]), d.placeholder
+            ranges = list(
+                zip(
+                    range_filters(f"n.{quote(key[0])}", boundaries, mark),
+                    range_filters(f"o.{quote(key[0])}", boundaries, mark),
+                    strict=True,
+                )
+            )
         results = []
-        for (new_where, params), (old_where, _) in ranges:
+        for (new_where, new_params), (old_where, old_params) in ranges:
             joined = (
                 f"select *{', ' + flags if flags else ''} from "
                 f"{side('n', new, self.write_schema, new_where)} n full outer join "
                 f"{side('o', old, self.prod_schema, old_where)} o on {on}"
             )
             rows = f"select *, __wap_np and __wap_op and ({any_differs}) as __wap_changed from ({joined}) j"
-            (row,) = self.query(f"select {', '.join(select)} from ({rows}) r", params + params)
+            (row,) = self.query(f"select {', '.join(select)} from ({rows}) r", new_params + old_params)
             results.append(row)
         counts = [sum(int(row[i] or 0) for row in results) for i in range(5)]
-        if counts[0] != entry["rows"]["after"] or counts[1] != entry["rows"]["before"]:
+        rows_after, rows_before = expected or (entry["rows"]["after"], entry["rows"]["before"])
+        if counts[0] != rows_after or counts[1] != rows_before:
             return False, None  # a key matched more than one row on the other side
         entry["rows"].update(added=counts[2], removed=counts[3], changed=counts[4])
         end = 8 + len(compared)
@@ -403,7 +619,8 @@ class DiffEngine:
         }
         kinds = ((5, new), (6, old), (7, new))  # added, removed, changed: the key of the side that has the row
         samples = [
-            self._merged_samples([_samples(row[i]) for row in results], key, relation, plain) for i, relation in kinds
+            self._merged_samples([_samples(row[i], plain=plain) for row in results], key, relation, plain)
+            for i, relation in kinds
         ]
         entry["samples"] = self._keyed_samples(new, old, key, *samples)
         if not content_hash:

@@ -1,0 +1,106 @@
+"""Fingerprints by key bucket: the keyed diff of two large tables joins only the buckets of keys whose rows differ.
+
+A typical cycle changes few rows (a day's rows appended, a few late corrections), yet a full outer join of both
+tables costs about four scans of them. Instead, one pass over each side computes, per bucket of keys, the row count
+and the order-independent content hash (the sum of the row hashes, as the fast path's); a bucket whose figures
+agree on both sides holds the same rows, so it contributes no added, removed or changed row, and only the rows of
+the other buckets are joined. The totals of all buckets are the tables' counts and content hashes.
+
+Buckets are key ranges of equal width where the key is one integer or date column (a day's new keys and the
+corrections of recent keys then fall in a few adjacent buckets, and the join of those reads only the storage blocks
+of their range where the table is stored in key order), and a hash of the key otherwise. The bucket count follows
+the table size, read from table statistics (``count(*)``, ``min``, ``max``: metadata, no scan): about
+:data:`BUCKET_ROWS` rows a bucket, at most :data:`MAX_BUCKETS`.
+
+Nothing here decides correctness on its own: rows of a key fall in the same bucket on both sides (the bucket is a
+function of the key alone, with the same bounds on both sides), so every differing row is in a differing bucket.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any
+
+#: Rows per bucket the bucket count aims at: at 10M rows, 10,000 buckets cost about 1.2x the floor in one pass.
+BUCKET_ROWS = 1_000
+
+#: Most buckets a pass computes: more groups make the pass slower than the join it saves where rows are not stored
+#: in key order (100,000 buckets of 10M rows: 2.3x the floor).
+MAX_BUCKETS = 10_000
+
+#: Tables below this size are diffed as before (the per-side pass, then one join if they differ): the bucket pass
+#: would save nothing worth its statement.
+MIN_ROWS = 100_000
+
+#: The share of buckets above which the join is not restricted to the differing buckets: most rows are joined
+#: anyway, and one join without a bucket filter costs less than a join that computes every row's bucket.
+JOINED_SHARE = 0.25
+
+#: Buckets on each side of the middle of the key range that the probe compares first (1.6% of 10,000 buckets).
+PROBE_BUCKETS = 80
+
+#: The bucket of rows whose (range) key is NULL.
+NULL_BUCKET = -1
+
+
+@dataclass(frozen=True)
+class BucketPlan:
+    """How a keyed pair is cut into buckets: ``kind`` ``range`` (``low`` and ``width`` in key units: integers, or
+    days for a date) or ``hash`` (``count`` buckets of the key's hash)."""
+
+    kind: str
+    count: int
+    range_type: str | None = None  # "integer" | "date" for range buckets
+    low: Any = None
+    width: int = 1
+
+    def key_bounds(self, buckets: list[int]) -> tuple[Any, Any] | None:
+        """The smallest and greatest key of the non-NULL ``buckets`` of a range plan (None: hash, or none)."""
+        ranged = [bucket for bucket in buckets if bucket != NULL_BUCKET]
+        if self.kind != "range" or not ranged:
+            return None
+        first, last = min(ranged) * self.width, (max(ranged) + 1) * self.width - 1
+        if self.range_type == "date":
+            return _add_days(self.low, first), _add_days(self.low, last)
+        return self.low + first, self.low + last
+
+
+def bucket_count(rows: int, bucket_rows: int = BUCKET_ROWS, max_buckets: int = MAX_BUCKETS) -> int:
+    """Buckets for a table of ``rows`` rows (the larger side): one per ``bucket_rows`` rows, 1 to ``max_buckets``."""
+    return max(1, min(max_buckets, rows // max(1, bucket_rows)))
+
+
+def plan_buckets(range_type: str | None, low: Any, high: Any, count: int) -> BucketPlan:
+    """Range buckets over ``low .. high`` (the key's min and max over both sides) for an integer or date key with
+    values, hash buckets otherwise."""
+    if range_type is None or low is None or high is None:
+        return BucketPlan("hash", count)
+    if range_type == "date":
+        low, high = _as_date(low), _as_date(high)
+        span = (high - low).days + 1
+    else:
+        low, high = int(low), int(high)
+        span = high - low + 1
+    width = max(1, math.ceil(span / count))
+    return BucketPlan("range", math.ceil(span / width), range_type, low, width)
+
+
+def restricted(buckets: list[int], count: int, share: float = JOINED_SHARE) -> bool:
+    """Whether the join is restricted to the differing ``buckets`` (a few of ``count``) rather than left whole."""
+    return share > 0 and len(buckets) <= max(1, int(count * share))
+
+
+def probe_buckets(count: int, half: int = PROBE_BUCKETS) -> tuple[int, int]:
+    """The first and last bucket of the probe: ``2 * half`` buckets around the middle of ``count``."""
+    middle = count // 2
+    return max(0, middle - half), min(count - 1, middle + half - 1)
+
+
+def _as_date(value: Any) -> date:
+    return value.date() if isinstance(value, datetime) else value
+
+
+def _add_days(day: date, days: int) -> date:
+    return date.fromordinal(day.toordinal() + days)
