@@ -18,6 +18,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 CHAINS, STEPS, SEED_ROWS = 30, 10, 1000
 
@@ -51,6 +52,25 @@ def generate_project(folder: Path) -> Path:
 
 
 @contextmanager
+def _floor(config: Any, names: list[str]) -> tuple[float, int]:
+    """One scan of each side of each relation, as the audit opens the warehouse (a fresh read-only connection):
+    ``count(*)`` and an order-independent hash of every column, one statement each; (seconds, statements)."""
+    import duckdb
+
+    with duckdb.connect(str(config.duckdb_path), read_only=True) as conn:
+        scans = []
+        for schema in (config.write_schema, config.prod_schema):
+            for name in names:
+                columns = [row[0] for row in conn.execute(f"describe {schema}.{name}").fetchall()]
+                hashed = ", ".join(f'"{column}"' for column in sorted(columns))
+                scans.append(f"select count(*), sum(hash({hashed})) from {schema}.{name}")
+    started = time.perf_counter()
+    with duckdb.connect(str(config.duckdb_path), read_only=True) as conn:
+        for sql in scans:
+            conn.execute(sql).fetchall()
+    return time.perf_counter() - started, len(scans)
+
+
 def counted_statements() -> Iterator[list[str]]:
     """Every statement the bundle's DuckDB sessions send while in the block."""
     import wap.warehouse.duckdb as duckdb_warehouse
@@ -123,8 +143,12 @@ def bench_generated() -> None:
             audit_seconds = time.perf_counter() - started
         statuses = {entry["status"] for entry in report["relations"]}
         relations = len(report["relations"])
+        floor_seconds, floor_statements = _floor(config, [entry["name"] for entry in report["relations"]])
         print(f"scale  dbt build of the generated project (2 threads)     {build_seconds:8.1f} s")
         print(
-            f"audit  {relations} unchanged relations ({', '.join(sorted(statuses))})   {audit_seconds:8.2f} s, "
-            f"{len(sent)} warehouse statements ({len(sent) / relations:.2f} per relation)"
+            f"audit  {relations} unchanged relations ({', '.join(sorted(statuses))})   {audit_seconds:8.2f} s "
+            f"= {audit_seconds / floor_seconds:.2f}x their floor ({floor_seconds:.2f} s: {floor_statements} "
+            f"statements, a count + hash scan of each side) {'OK' if audit_seconds <= 2 * floor_seconds else 'OVER'} "
+            f"(<= 2x); {len(sent)} warehouse statements ({len(sent) / relations:.2f} per relation; "
+            "a constant number: tests/include/wap/audit/test_engine.py)"
         )

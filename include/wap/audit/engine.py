@@ -169,14 +169,91 @@ class DiffEngine:
 
     # -- the whole diff -------------------------------------------------------------------------------------
     def diff(self) -> list[dict[str, Any]]:
+        """Every relation's entry. The statements that every relation needs are batched, so that an audit of many
+        unchanged relations sends a constant number of them: the catalog; the table figures (metadata) of every
+        pair that asks for them, in one statement; the per-side pass of every side that needs one, in one statement;
+        then each relation's own work (joins, bucket passes, samples: only for relations that are large or changed);
+        and the period counts of all relations, in one statement."""
         catalog = read_catalog(self.query, self.dialect, [self.write_schema, self.prod_schema])
         new, old = catalog[self.write_schema], catalog[self.prod_schema]
-        entries = []
-        for lower in sorted(set(new) | set(old)):
-            entries.append(self.diff_relation(new.get(lower), old.get(lower)))
-        return entries
+        pairs = [(new.get(lower), old.get(lower)) for lower in sorted(set(new) | set(old))]
+        self._figures_cache: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {}
+        self._stats_cache: dict[tuple[str, str, tuple[str, ...]], dict[str, Any]] = {}
+        self._prefetch_figures(pairs)
+        self._prefetch_stats(pairs)
+        compared = [self._diff_pair(n, o) for n, o in pairs]
+        self._fill_periods(compared)
+        return [entry for entry, *_ in compared]
 
     def diff_relation(self, new: Relation | None, old: Relation | None) -> dict[str, Any]:
+        """One relation's entry (its statements unbatched)."""
+        compared = [self._diff_pair(new, old)]
+        self._fill_periods(compared)
+        return compared[0][0]
+
+    # -- batches --------------------------------------------------------------------------------------------
+    def _single_rows(self, queries: Sequence[tuple[Sequence[str], str]]) -> list[list[Any]]:
+        """The one row of each of ``queries`` (aggregates, from a relation), in one statement: the queries side by
+        side, each a one-row subquery, cross-joined."""
+        if not queries:
+            return []
+        parts = []
+        for i, (select, source) in enumerate(queries):
+            named = ", ".join(f"{value} as __wap_q{i}_{j}" for j, value in enumerate(select))
+            parts.append(f"(select {named} from {source}) q{i}")
+        (row,) = self.query("select * from " + " cross join ".join(parts), [])
+        values, rows = iter(row), []
+        for select, _ in queries:
+            rows.append([next(values) for _ in select])
+        return rows
+
+    def _plan_of(self, new: Relation, old: Relation) -> tuple[list[str] | None, bool, bool]:
+        """(usable key, keyless by hash, bucketable) of a pair on both sides, as :meth:`_compare` decides them."""
+        key = self._usable_key(new, old)
+        keyless_by_hash = key is None and self._hashes_every_column(new, old)
+        return key, keyless_by_hash, key is not None and self._bucketable(new, old)
+
+    def _prefetch_figures(self, pairs: Sequence[tuple[Relation | None, Relation | None]]) -> None:
+        """The table figures of every pair :meth:`_compare` reads them for, in one statement."""
+        wanted = []
+        for new, old in pairs:
+            if new is None or old is None or not new.kind == old.kind == "table":
+                continue
+            key, keyless_by_hash, bucketable = self._plan_of(new, old)
+            if key is not None or keyless_by_hash:
+                wanted.append((new, old, key if bucketable else None))
+        queries = [query for new, old, key in wanted for query in self._figures_queries(new, old, key)]
+        rows = iter(self._single_rows(queries))
+        for new, old, key in wanted:
+            self._figures_cache[new.name] = self._figures_of(new, old, key, next(rows), next(rows))
+
+    def _prefetch_stats(self, pairs: Sequence[tuple[Relation | None, Relation | None]]) -> None:
+        """The per-side pass of every side that :meth:`diff_relation` will ask for, in one statement (decided as
+        :meth:`_compare` decides, from the prefetched table figures; a side asked for later runs on its own)."""
+        wanted: list[tuple[str, Relation, Relation | None]] = []
+        for new, old in pairs:
+            if new is None or old is None:
+                wanted.append((self.write_schema, new, None) if new else (self.prod_schema, old, None))  # type: ignore[arg-type]
+                continue
+            figures = self._figures_cache.get(new.name)
+            if figures is not None:
+                after, before = figures
+                key, _, bucketable = self._plan_of(new, old)
+                if bucketable and max(after["count"], before["count"]) >= self.bucket_min_rows:
+                    continue
+                if after["count"] != before["count"]:
+                    if key is None:  # the keyless diff by hash reads the new side's content hash
+                        wanted.append((self.write_schema, new, None))
+                    continue
+            wanted += [(self.write_schema, new, old), (self.prod_schema, old, new)]
+        rows = self._single_rows([self._stats_query(schema, relation, other) for schema, relation, other in wanted])
+        for (schema, relation, other), row in zip(wanted, rows, strict=True):
+            self._stats_cache[self._stats_key(schema, relation, other)] = self._stats_of(relation, other, row)
+
+    def _diff_pair(
+        self, new: Relation | None, old: Relation | None
+    ) -> tuple[dict[str, Any], Relation | None, Relation | None, dict[str, Any] | None, dict[str, Any] | None]:
+        """A relation's entry without its periods, with what :meth:`_fill_periods` needs."""
         either = new or old
         assert either is not None
         entry: dict[str, Any] = {
@@ -207,8 +284,7 @@ class DiffEngine:
         elif old is None:
             entry["rows"]["added"] = after["count"]
             entry["samples"]["added"] = self._sample_all(self.write_schema, new)
-        entry["periods"] = self._periods(new, old, after, before, entry["status"])
-        return entry
+        return entry, new, old, after, before
 
     # -- pieces ---------------------------------------------------------------------------------------------
     def _compare(self, entry: dict[str, Any], new: Relation, old: Relation) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -219,10 +295,8 @@ class DiffEngine:
         from the keyed join itself. Otherwise the per-side pass decides: equal count and content hash is the fast
         path, anything else gets a row diff.
         """
-        key = self._usable_key(new, old)
-        keyless_by_hash = key is None and self._hashes_every_column(new, old)
+        key, keyless_by_hash, bucketable = self._plan_of(new, old)
         if (key is not None or keyless_by_hash) and new.kind == old.kind == "table":
-            bucketable = key is not None and self._bucketable(new, old)
             after, before = self._table_figures(new, old, key if bucketable else None)
             if bucketable and max(after["count"], before["count"]) >= self.bucket_min_rows:
                 assert key is not None
@@ -264,28 +338,43 @@ class DiffEngine:
         self, new: Relation, old: Relation, key: Sequence[str] | None = None
     ) -> tuple[dict[str, Any], dict[str, Any]]:
         """Row count and min/max of each date/time column of two tables (and of a ``key`` column that range buckets
-        can cut: ``key_range``), in one statement.
+        can cut: ``key_range``), in one statement (or from the batch of :meth:`diff`).
 
         Both warehouses answer ``count(*)``, ``min`` and ``max`` of a table from its metadata (DuckDB from exact
         row-group statistics, Snowflake from micro-partition metadata), so this costs no scan, and the keyed join
         need not carry the time columns (which made it about 10% slower). Content hashes are left to the caller.
         """
-        sides = {"n": (self.write_schema, new), "o": (self.prod_schema, old)}
-        times = {alias: _time_columns(relation) for alias, (_, relation) in sides.items()}
-        ranged = key is not None and len(key) == 1 and self.dialect.range_type(new.column_types[key[0]]) is not None
-        key_bounds = _bounds([key[0]]) if ranged and key else []
-        parts = []
-        for alias, (schema, relation) in sides.items():
-            select = ["count(*)", *_bounds(times[alias]), *key_bounds]
-            named = ", ".join(f"{value} as __wap_{alias}{i}" for i, value in enumerate(select))
-            parts.append(f"(select {named} from {self.dialect.relation(schema, relation.name)}) {alias}")
-        (row,) = self.query(f"select * from {parts[0]} cross join {parts[1]}", [])
-        values = iter(row)
+        cached = getattr(self, "_figures_cache", {}).pop(new.name, None)
+        if cached is not None:
+            return cached
+        rows = self._single_rows(self._figures_queries(new, old, key))
+        return self._figures_of(new, old, key, rows[0], rows[1])
+
+    def _ranged_key(self, new: Relation, key: Sequence[str] | None) -> bool:
+        return key is not None and len(key) == 1 and self.dialect.range_type(new.column_types[key[0]]) is not None
+
+    def _figures_queries(self, new: Relation, old: Relation, key: Sequence[str] | None) -> list[tuple[list[str], str]]:
+        key_bounds = _bounds([key[0]]) if key and self._ranged_key(new, key) else []
+        return [
+            (["count(*)", *_bounds(_time_columns(relation)), *key_bounds], self.dialect.relation(schema, relation.name))
+            for schema, relation in ((self.write_schema, new), (self.prod_schema, old))
+        ]
+
+    def _figures_of(
+        self, new: Relation, old: Relation, key: Sequence[str] | None, *rows: Sequence[Any]
+    ) -> tuple[dict[str, Any], dict[str, Any]]:
+        ranged = bool(key) and self._ranged_key(new, key)
         figures = []
-        for alias in sides:
+        for relation, row in zip((new, old), rows, strict=True):
+            values = iter(row)
             count = int(next(values))
-            figure = {"count": count, "hash": None, "full_hash": None, "ranges": _ranges(times[alias], values)}
-            if key_bounds:
+            figure = {
+                "count": count,
+                "hash": None,
+                "full_hash": None,
+                "ranges": _ranges(_time_columns(relation), values),
+            }
+            if ranged:
                 figure["key_range"] = (next(values), next(values))
             figures.append(figure)
         return figures[0], figures[1]
@@ -480,20 +569,37 @@ class DiffEngine:
         }
 
     def _stats(self, schema: str, relation: Relation, other: Relation | None) -> dict[str, Any]:
-        """Count, content hash over the columns both sides share (sorted), min/max of time columns."""
-        shared = sorted(set(relation.column_types) & set(other.column_types)) if other else []
-        every = sorted(relation.column_types)
-        times = _time_columns(relation)
+        """Count, content hash over the columns both sides share (sorted), min/max of time columns (one statement, or
+        from the batch of :meth:`diff`)."""
+        cached = getattr(self, "_stats_cache", {}).pop(self._stats_key(schema, relation, other), None)
+        if cached is not None:
+            return cached
+        (row,) = self._single_rows([self._stats_query(schema, relation, other)])
+        return self._stats_of(relation, other, row)
+
+    @staticmethod
+    def _stats_key(schema: str, relation: Relation, other: Relation | None) -> tuple[str, str, tuple[str, ...]]:
+        return schema, relation.name, tuple(sorted(other.column_types)) if other else ()
+
+    @staticmethod
+    def _shared(relation: Relation, other: Relation | None) -> list[str]:
+        return sorted(set(relation.column_types) & set(other.column_types)) if other else []
+
+    def _stats_query(self, schema: str, relation: Relation, other: Relation | None) -> tuple[list[str], str]:
+        shared, every = self._shared(relation, other), sorted(relation.column_types)
         select = [
             "count(*)",
             self.dialect.content_hash(shared) if shared else "null",
             # Over all columns too, when they differ from the shared ones: the fingerprint publish re-checks.
             self.dialect.content_hash(every) if every != shared else "null",
-            *_bounds(times),
+            *_bounds(_time_columns(relation)),
         ]
-        (row,) = self.query(f"select {', '.join(select)} from {self.dialect.relation(schema, relation.name)}", [])
+        return select, self.dialect.relation(schema, relation.name)
+
+    def _stats_of(self, relation: Relation, other: Relation | None, row: Sequence[Any]) -> dict[str, Any]:
+        shared, every = self._shared(relation, other), sorted(relation.column_types)
         full_hash = row[2] if every != shared else row[1]
-        ranges = _ranges(times, iter(row[3:]))
+        ranges = _ranges(_time_columns(relation), iter(row[3:]))
         return {"count": int(row[0]), "hash": row[1], "full_hash": full_hash, "ranges": ranges}
 
     def _sample_all(self, schema: str, relation: Relation) -> list[Any]:
@@ -858,10 +964,58 @@ class DiffEngine:
         where = f"where {quote(column)} is not null"
         if relation.column_types.get(column, "").upper() == "DATE":
             days = f"select {quote(column)}, count(*) as __wap_n from {source} {where} group by 1"
-            return f"select {key} as p, sum(__wap_n) from ({days}) days group by 1"
-        return f"select {key} as p, count(*) from {source} {where} group by 1"
+            return f"select {key} as p, sum(__wap_n) as __wap_c from ({days}) days group by 1"
+        return f"select {key} as p, count(*) as __wap_c from {source} {where} group by 1"
 
-    def _periods(
+    def _fill_periods(
+        self,
+        compared: Sequence[
+            tuple[dict[str, Any], Relation | None, Relation | None, dict[str, Any] | None, dict[str, Any] | None]
+        ],
+    ) -> None:
+        """Rows per year (or month, for spans up to three years) of each time column of every entry, before and
+        after, counted in one statement for all relations (a UNION ALL of each side's counts, tagged)."""
+        plans = [
+            self._period_plan(new, old, after, before, entry["status"]) for entry, new, old, after, before in compared
+        ]
+        queries = [query for plan in plans for column in plan for query in column["queries"]]
+        counts: list[list[tuple[Any, Any]]] = [[] for _ in queries]
+        if queries:
+            tagged = " union all ".join(
+                f"select {i} as __wap_q, p, __wap_c from ({sql}) __wap_p{i}" for i, sql in enumerate(queries)
+            )
+            for index, period, rows in self.query(tagged, []):
+                counts[int(index)].append((period, rows))
+        position = 0
+        for (entry, *_), plan in zip(compared, plans, strict=True):
+            periods = []
+            for column in plan:
+                by_label: dict[str, dict[str, int]] = {}
+                for side in column["sides"]:
+                    for period, rows in counts[position]:
+                        label = _period_label(period, column["grain"])
+                        by_label.setdefault(label, {"before": 0, "after": 0})[side] = int(rows)
+                    position += 1
+                if entry["status"] == "unchanged":
+                    for label in by_label:
+                        by_label[label]["before"] = by_label[label]["after"]
+                range_after, range_before = column["after"], column["before"]
+                periods.append(
+                    {
+                        "column": column["column"],
+                        "grain": column["grain"],
+                        "before": {"min": _jsonable(range_before[0]), "max": _jsonable(range_before[1])}
+                        if range_before
+                        else None,
+                        "after": {"min": _jsonable(range_after[0]), "max": _jsonable(range_after[1])}
+                        if range_after
+                        else None,
+                        "counts": [{"period": label, **by_label[label]} for label in sorted(by_label)],
+                    }
+                )
+            entry["periods"] = periods
+
+    def _period_plan(
         self,
         new: Relation | None,
         old: Relation | None,
@@ -869,41 +1023,37 @@ class DiffEngine:
         before: dict[str, Any] | None,
         status: str,
     ) -> list[dict[str, Any]]:
-        """Rows per year (or month, for spans up to three years) of each time column, before and after."""
+        """Per time column of either side: its grain, ranges, and the period-count query of each side counted (an
+        unchanged relation's production side is its build's)."""
         columns: list[str] = []
         for relation in (new, old):
             for name, data_type in relation.columns if relation else ():
                 if _is_time(data_type) and name not in columns:
                     columns.append(name)
-        periods = []
+        plan = []
         for column in columns:
             range_after = after["ranges"].get(column) if after else None
             range_before = before["ranges"].get(column) if before else None
             # (year, month) of each bound: a DATE on one side and a TIMESTAMP on the other still compare.
             months = [v.year * 12 + v.month for r in (range_after, range_before) if r for v in r if v is not None]
             grain = "month" if months and max(months) - min(months) < 36 else "year"
-            counts: dict[str, dict[str, int]] = {}
-            sides = [("after", self.write_schema, new, range_after), ("before", self.prod_schema, old, range_before)]
-            for side, schema, relation, bounds_side in sides:
-                if relation is None or bounds_side is None or (status == "unchanged" and side == "before"):
+            sides, queries = [], []
+            for side, schema, relation, bounds in (
+                ("after", self.write_schema, new, range_after),
+                ("before", self.prod_schema, old, range_before),
+            ):
+                if relation is None or bounds is None or (status == "unchanged" and side == "before"):
                     continue
-                sql = self._period_counts(schema, relation, column, grain)
-                for period, rows in self.query(sql, []):
-                    counts.setdefault(_period_label(period, grain), {"before": 0, "after": 0})[side] = int(rows)
-            if status == "unchanged":
-                for label in counts:
-                    counts[label]["before"] = counts[label]["after"]
-            periods.append(
+                sides.append(side)
+                queries.append(self._period_counts(schema, relation, column, grain))
+            plan.append(
                 {
                     "column": column,
                     "grain": grain,
-                    "before": {"min": _jsonable(range_before[0]), "max": _jsonable(range_before[1])}
-                    if range_before
-                    else None,
-                    "after": {"min": _jsonable(range_after[0]), "max": _jsonable(range_after[1])}
-                    if range_after
-                    else None,
-                    "counts": [{"period": label, **counts[label]} for label in sorted(counts)],
+                    "after": range_after,
+                    "before": range_before,
+                    "sides": sides,
+                    "queries": queries,
                 }
             )
-        return periods
+        return plan

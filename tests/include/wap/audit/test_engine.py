@@ -1131,3 +1131,30 @@ def test_a_probe_of_the_middle_buckets_goes_straight_to_the_whole_join(
     plain = DiffEngine(wh.query, wh.dialect, WRITE, PROD, keys={"t": ["id"]}, bucket_rows=0).diff()
     if not duplicate or how != "restricted":
         assert [entry] == plain
+
+
+def test_unchanged_relations_cost_a_constant_number_of_statements(wh: Warehouse) -> None:
+    """The catalog, the table figures, the per-side pass and the periods of all relations are batched: 3 or 30
+    unchanged relations (keyed and keyless tables with a date column, views) send the same statements."""
+    columns = [("id", "INTEGER"), ("d", "DATE"), ("s", "VARCHAR")]
+    rows = [(i, date(2020, 1, 1) + timedelta(days=i), f"s{i}") for i in range(20)]
+
+    def statements(count: int) -> int:
+        for schema in (WRITE, PROD):
+            wh.run(f"drop schema if exists {q(schema)} cascade")
+            wh.run(f"create schema {q(schema)}")
+        keys = {}
+        for i in range(count):
+            wh.pair(f"t{i}", columns, rows, list(reversed(rows)))
+            if i % 3 == 0:
+                keys[f"t{i}"] = ["id"]
+            if i % 3 == 1:
+                for schema in (WRITE, PROD):
+                    wh.run(f"create view {wh.rel(schema, f'v{i}')} as select * from {wh.rel(schema, f't{i}')}")
+        wh.statements.clear()
+        entries = DiffEngine(wh.query, wh.dialect, WRITE, PROD, keys=keys).diff()
+        assert {entry["status"] for entry in entries} == {"unchanged"}
+        assert all(entry["periods"] and entry["periods"][0]["counts"] for entry in entries)
+        return len(wh.statements)
+
+    assert statements(3) == statements(30) == 4  # catalog, table figures, per-side pass, periods
