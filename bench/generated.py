@@ -51,7 +51,6 @@ def generate_project(folder: Path) -> Path:
     return project
 
 
-@contextmanager
 def _floor(config: Any, names: list[str]) -> tuple[float, int]:
     """One scan of each side of each relation, as the audit opens the warehouse (a fresh read-only connection):
     ``count(*)`` and an order-independent hash of every column, one statement each; (seconds, statements)."""
@@ -71,19 +70,22 @@ def _floor(config: Any, names: list[str]) -> tuple[float, int]:
     return time.perf_counter() - started, len(scans)
 
 
-def counted_statements() -> Iterator[list[str]]:
-    """Every statement the bundle's DuckDB sessions send while in the block."""
+@contextmanager
+def counted_statements() -> Iterator[list[tuple[float, str]]]:
+    """Every statement the bundle's DuckDB sessions send while in the block, with its time."""
     import wap.warehouse.duckdb as duckdb_warehouse
 
-    sent: list[str] = []
+    sent: list[tuple[float, str]] = []
     original = duckdb_warehouse.query_of
 
     def counting(conn: object) -> object:
         query = original(conn)  # type: ignore[arg-type]
 
         def run(sql: str, params: object) -> list[tuple]:
-            sent.append(sql)
-            return query(sql, params)  # type: ignore[arg-type]
+            started = time.perf_counter()
+            rows = query(sql, params)  # type: ignore[arg-type]
+            sent.append((time.perf_counter() - started, sql))
+            return rows
 
         return run
 
@@ -151,4 +153,12 @@ def bench_generated() -> None:
             f"statements, a count + hash scan of each side) {'OK' if audit_seconds <= 2 * floor_seconds else 'OVER'} "
             f"(<= 2x); {len(sent)} warehouse statements ({len(sent) / relations:.2f} per relation; "
             "a constant number: tests/include/wap/audit/test_engine.py)"
+        )
+        in_warehouse = sum(seconds for seconds, _ in sent)
+        print(
+            f"audit    of which in the warehouse's statements {in_warehouse:.2f} s "
+            f"= {in_warehouse / floor_seconds:.2f}x the floor; slowest: "
+            + "; ".join(
+                f"{seconds:.2f} s {' '.join(sql.split())[:90]}" for seconds, sql in sorted(sent, reverse=True)[:3]
+            )
         )
