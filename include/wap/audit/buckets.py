@@ -41,6 +41,18 @@ JOINED_SHARE = 0.25
 #: Buckets on each side of the middle of the key range that the probe compares first (1.6% of 10,000 buckets).
 PROBE_BUCKETS = 80
 
+#: Keys sampled from the build for the probe of tables not stored in key order, and the share of them whose rows
+#: differ from which the changes count as spread (with 1,000 rows a bucket, 1% of rows changed at random leave
+#: almost no bucket alike). Reading the rows of 64 keys scattered over a table costs about 0.15x the floor (256 keys:
+#: 0.6x); 2 of 64 keys differ with a chance of 93% where 6.5% of the rows changed.
+SAMPLED_KEYS = 64
+SAMPLED_SHARE = 0.03
+
+#: The share of the key range over which the differing sampled keys must spread for the changes to count as spread
+#: (range buckets): a day's load differs in the newest few percent of keys (the bench's: 3%); two keys differing at
+#: random lie more than a twentieth of the range apart with a chance of 90%.
+SAMPLED_SPREAD = 0.05
+
 #: The bucket of rows whose (range) key is NULL.
 NULL_BUCKET = -1
 
@@ -55,6 +67,11 @@ class BucketPlan:
     range_type: str | None = None  # "integer" | "date" for range buckets
     low: Any = None
     width: int = 1
+
+    def bucket_of(self, key: Any) -> int:
+        """The range bucket of a key value (as the dialect's SQL computes it)."""
+        offset = (_as_date(key) - self.low).days if self.range_type == "date" else int(key) - self.low
+        return offset // self.width
 
     def key_bounds(self, buckets: list[int]) -> tuple[Any, Any] | None:
         """The smallest and greatest key of the non-NULL ``buckets`` of a range plan (None: hash, or none)."""

@@ -164,6 +164,12 @@ class Dialect:
             return f"cast('{value.isoformat()}' as date)"
         return str(int(value))
 
+    def key_sample(self, schema: str, table: str, column: str, rows: int) -> tuple[str, list[Any]] | None:
+        """Up to ``rows`` values of ``column`` sampled from a table (a reservoir sample: a scan of that column only;
+        repeatable, so that the same tables get the same plan)."""
+        sample = f"using sample reservoir({int(rows)} rows) repeatable (20)"
+        return f"select {quote(column)} from {self.relation(schema, table)} {sample}", []
+
     def hash_sum(self, expression: str) -> str:
         """The exact sum of 64-bit hashes (kept as a number, to be summed again)."""
         return f"sum({expression})"
@@ -243,6 +249,9 @@ class SnowflakeDialect(Dialect):
     def hash_bucket(self, columns: Sequence[str], count: int) -> str:
         """``MOD``, not ``%``: the connector's ``pyformat`` reads a ``%`` in a statement with parameters."""
         return f"mod({self.hash_of(columns)}, {int(count)})"
+
+    def key_sample(self, schema: str, table: str, column: str, rows: int) -> tuple[str, list[Any]] | None:
+        return f"select {quote(column)} from {self.relation(schema, table)} sample ({int(rows)} rows)", []
 
     def hash_sum(self, expression: str) -> str:
         """NUMBER(38,0) holds the exact sum (:meth:`sum_text`)."""

@@ -431,7 +431,7 @@ class DiffEngine:
         differ. Fills ``entry`` and the content hashes of ``after``/``before``, exactly as the per-side pass and the
         keyed join would (the fast path when no bucket differs)."""
         plan = self._bucket_plan(new, key, after, before)
-        if self._probe_says_most_differ(plan, new, old, key, after, before):
+        if self._most_buckets_differ(plan, new, old, key, after, before):
             self.bucket_stats[new.name] = (plan.count, plan.count, "whole, after the probe")
             entry["rows"].update(after=after["count"], before=before["count"])
             entry["status"], entry["key"] = "changed", key
@@ -509,6 +509,68 @@ class DiffEngine:
         (row,) = self.query(sql, [])
         return tuple(row)
 
+    def _most_buckets_differ(
+        self,
+        plan: buckets.BucketPlan,
+        new: Relation,
+        old: Relation,
+        key: list[str],
+        after: dict[str, Any],
+        before: dict[str, Any],
+    ) -> bool:
+        """Whether a cheap probe says the changes are spread over most buckets (then the whole join follows at once,
+        without the bucket pass, which would find them all differing): a middle slice of buckets for tables stored in
+        key order (:meth:`_probe_says_most_differ`), else, for a one-column key of two tables whose counts differ, the
+        rows of a sample of keys (:meth:`_sample_says_most_differ`). Equal counts get no sample: such a table is most
+        often unchanged, and the bucket pass is then the fast path."""
+        if self._probe_says_most_differ(plan, new, old, key, after, before):
+            return True
+        if self._probed_in_key_order or len(key) != 1 or after["count"] == before["count"]:
+            return False
+        return self._sample_says_most_differ(plan, new, old, key)
+
+    def _sample_says_most_differ(self, plan: buckets.BucketPlan, new: Relation, old: Relation, key: list[str]) -> bool:
+        """The rows of :data:`~wap.audit.buckets.SAMPLED_KEYS` keys sampled from the build, compared with
+        production's by row hash: most buckets differ when at least :data:`~wap.audit.buckets.SAMPLED_SHARE` of
+        them differ and (range buckets) the differing keys spread over more than
+        :data:`~wap.audit.buckets.SAMPLED_SPREAD` of the key range
+        (a day's load differs in a narrow range of recent keys; a rewrite differs everywhere). Each side is read
+        by a bound list of keys, which the scan checks on the key column before it reads the other columns."""
+        d = self.dialect
+        sample = d.key_sample(self.write_schema, new.name, key[0], buckets.SAMPLED_KEYS)
+        if sample is None:
+            return False
+        keys = [value for (value,) in self.query(*sample) if value is not None]
+        if not keys:
+            return False
+        h = d.row_hash(sorted(new.column_types), "t")
+        sides = []
+        for schema, relation in ((self.write_schema, new), (self.prod_schema, old)):
+            condition, params = d.one_of(f"t.{quote(key[0])}", keys)
+            sides.append(
+                (
+                    f"select t.{quote(key[0])} as __wap_k, {h} as __wap_h from {d.relation(schema, relation.name)} t "
+                    f"where {condition}",
+                    params,
+                )
+            )
+        differs = "n.__wap_k is null or o.__wap_k is null or n.__wap_h <> o.__wap_h"
+        sql = (
+            f"select count(*), {d.count_if(differs)}, "
+            f"min(case when {differs} then coalesce(n.__wap_k, o.__wap_k) end), "
+            f"max(case when {differs} then coalesce(n.__wap_k, o.__wap_k) end) "
+            f"from ({sides[0][0]}) n full outer join ({sides[1][0]}) o on n.__wap_k = o.__wap_k"
+        )
+        (row,) = self.query(sql, sides[0][1] + sides[1][1])
+        sampled, differing = int(row[0] or 0), int(row[1] or 0)
+        log.info("%s: %s of %s sampled keys differ", new.name, differing, sampled)
+        if sampled == 0 or differing < sampled * buckets.SAMPLED_SHARE:
+            return False
+        if plan.kind != "range" or row[2] is None:
+            return True
+        spread = plan.bucket_of(row[3]) - plan.bucket_of(row[2]) + 1
+        return spread > plan.count * buckets.SAMPLED_SPREAD
+
     def _probe_says_most_differ(
         self,
         plan: buckets.BucketPlan,
@@ -523,10 +585,12 @@ class DiffEngine:
         the pass over every bucket (which would find them all differing). Only for range buckets of tables stored in
         key order, where the slice's range filter reads only its storage blocks; a heuristic for the plan, never for
         the figures (a probe that finds few differences leads to the full bucket pass)."""
+        self._probed_in_key_order = False
         if plan.kind != "range" or plan.count < 2 * buckets.PROBE_BUCKETS:
             return False
         if not self._stored_in_key_order(new, old, key, max(after["count"], before["count"])):
             return False
+        self._probed_in_key_order = True
         first, last = buckets.probe_buckets(plan.count)
         bounds = plan.key_bounds([first, last])
         assert bounds is not None

@@ -1161,3 +1161,27 @@ def test_unchanged_relations_cost_a_constant_number_of_statements(wh: Warehouse)
     # the catalog; the table figures in two shapes of row (keyed tables read their key's range too); the per-side
     # pass; the periods
     assert statements(3) == statements(30) == 5
+
+
+@pytest.mark.parametrize(
+    ("changed", "expected"),
+    [
+        pytest.param(lambda i: True, "whole, after the probe", id="rewritten"),
+        pytest.param(lambda i: i >= 1960 and i % 7 == 0, "restricted", id="recent-keys"),
+    ],
+)
+def test_a_sample_of_keys_tells_a_rewrite_from_a_days_load(wh: Warehouse, changed, expected) -> None:
+    """Tables not stored in key order whose counts differ: the rows of sampled keys are compared first; where many
+    differ all over the key range, the whole join follows at once."""
+    columns = [("id", "INTEGER"), ("v", "INTEGER")]
+    old = [(i, i) for i in range(2000)]
+    new = [(i, -i if changed(i) else i) for i in range(2000)] + [(2000 + i, 0) for i in range(20)]
+    rng = random.Random(7)
+    rng.shuffle(old)
+    rng.shuffle(new)
+    wh.pair("t", columns, new, old)
+    engine = bucket_engine(wh, {"t": ["id"]}, bucket_rows=10)
+    (entry,) = engine.diff()
+    assert engine.bucket_stats["t"][2] == expected
+    assert entry["rows"]["added"] == 20
+    assert [entry] == DiffEngine(wh.query, wh.dialect, WRITE, PROD, keys={"t": ["id"]}, bucket_rows=0).diff()
