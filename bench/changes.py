@@ -1,7 +1,7 @@
 """The diff-cost section of `make bench`: the keyed report of typical changes against the floor, in two storage orders.
 
 At 10M rows (``WAP_BENCH_CHANGES_ROWS`` to change it), in a DuckDB file in a temporary directory, production ``t``
-(ids 0 .. n-1, the five columns of ``bench/diff.py``) and a new build of it per case:
+(ids 0 .. n-1, the five columns of ``bench/diff.py``'s ``table_rows``) and a new build of it per case:
 
 - daily: a day's load: 1% of rows appended with new keys, 0.1% of existing rows corrected, all in the most recent 2%
   of keys;
@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 import duckdb
+from diff import floor_scan, table_rows  # bench/diff.py, beside this script
 
 from wap.audit.dialect import DIALECTS
 from wap.audit.engine import DiffEngine
@@ -39,18 +40,6 @@ THREADS = 2
 ROWS = int(os.environ.get("WAP_BENCH_CHANGES_ROWS", "10000000"))
 TARGETS = {"daily": 2.0, "scattered": 2.0, "worst": 4.0, "unchanged": 1.5}
 
-_COLUMNS = """
-    id,
-    cast(hash(id, 1) % 1000000 as integer) as a,
-    cast(hash(id, 2) % 100000000 as double) / 100 as b,
-    'customer-' || cast(hash(id, 3) % 1000000 as varchar) as c,
-    cast(date '2018-01-01' + cast(hash(id, 4) % 2190 as integer) as date) as d
-"""
-
-
-def _rows(first: int, count: int) -> str:
-    return f"select {_COLUMNS} from (select cast(range as bigint) as id from range({first}, {first + count}))"
-
 
 def _cases(n: int) -> dict[str, str]:
     """Per case, the new build as a query over production ``p.t``."""
@@ -58,13 +47,13 @@ def _cases(n: int) -> dict[str, str]:
     return {
         "daily": (
             f"select id, case when id >= {recent} and id % 20 = 3 then a + 1 else a end as a, b, c, d from p.t "
-            f"union all {_rows(n, n // 100)}"
+            f"union all {table_rows(n, n // 100)}"
         ),
         "scattered": "select id, case when id % 10000 = 7 then a + 1 else a end as a, b, c, d from p.t",
         "worst": (
             "select id, case when id % 20 = 1 then a + 1 else a end as a, b, "
             "case when id % 40 = 1 then c || '*' else c end as c, d from p.t where id % 200 <> 0 "
-            f"union all {_rows(n, n // 100)}"
+            f"union all {table_rows(n, n // 100)}"
         ),
         "unchanged": "select * from p.t",
     }
@@ -81,7 +70,7 @@ def _expected(case: str, n: int) -> dict[str, int]:
 
 def _build(conn: duckdb.DuckDBPyConnection, n: int) -> None:
     conn.execute("create schema p")
-    conn.execute(f"create table p.t as {_rows(0, n)}")
+    conn.execute(f"create table p.t as {table_rows(0, n)}")
     conn.execute("create schema p_shuffled")
     conn.execute("create table p_shuffled.t as select * from p.t order by hash(id, 9)")
     for case, query in _cases(n).items():
@@ -114,14 +103,6 @@ class _Report:
         return entries
 
 
-def _floor(conn: duckdb.DuckDBPyConnection, tables: Sequence[str]) -> Callable[[], None]:
-    def scan() -> None:
-        for table in tables:
-            conn.execute(f"select count(*), sum(hash(id, a, b, c, d)) from {table}").fetchall()
-
-    return scan
-
-
 def _timed(run: Callable[[], Any]) -> float:
     started = time.perf_counter()
     run()
@@ -148,7 +129,7 @@ def bench_changes(n: int = ROWS) -> None:
                 for order, suffix in (("key order", ""), ("no order", "_shuffled"))
             ]
             reports = {(case, order): _Report(conn, new, old) for case, order, new, old in pairs}
-            floors = {(case, order): _floor(conn, [f"{old}.t", f"{new}.t"]) for case, order, new, old in pairs}
+            floors = {(case, order): floor_scan(conn, [f"{old}.t", f"{new}.t"]) for case, order, new, old in pairs}
             for name in reports:  # warm-up
                 floors[name]()
                 reports[name].run()

@@ -64,25 +64,26 @@ _COLUMNS = """
 """
 
 
-def _rows(first: int, count: int) -> str:
+def table_rows(first: int, count: int) -> str:
+    """The bench's rows with ids ``first`` .. ``first + count - 1`` (also ``bench/changes.py``'s)."""
     return f"select {_COLUMNS} from (select cast(range as bigint) as id from range({first}, {first + count}))"
 
 
 def _build(conn: duckdb.DuckDBPyConnection, n: int) -> None:
     for schema in ("dwh", "develop_dwh", "prod_u", "develop_u"):
         conn.execute(f"create schema {schema}")
-    conn.execute(f"create table dwh.t as {_rows(0, n)}")
+    conn.execute(f"create table dwh.t as {table_rows(0, n)}")
     conn.execute(
         "create table develop_dwh.t as "
         "select id, case when id % 20 = 1 then a + 1 else a end as a, b, "
         "case when id % 40 = 1 then c || '*' else c end as c, d "
         "from dwh.t where id % 200 <> 0 "
-        f"union all {_rows(n, n // 100)}"
+        f"union all {table_rows(n, n // 100)}"
     )
     conn.execute("checkpoint")
     # The unchanged pair, a separate pass: two tables with the same content, each stored on its own.
-    conn.execute(f"create table prod_u.u as {_rows(0, n)}")
-    conn.execute(f"create table develop_u.u as {_rows(0, n)}")
+    conn.execute(f"create table prod_u.u as {table_rows(0, n)}")
+    conn.execute(f"create table develop_u.u as {table_rows(0, n)}")
     conn.execute("checkpoint")
 
 
@@ -136,7 +137,7 @@ class _Timings:
         return statistics.median(a / b for a, b in zip(self.seconds[name], self.seconds[floor], strict=True))
 
 
-def _floor(conn: duckdb.DuckDBPyConnection, tables: Sequence[str]) -> Callable[[], None]:
+def floor_scan(conn: duckdb.DuckDBPyConnection, tables: Sequence[str]) -> Callable[[], None]:
     """One scan of each of ``tables``: the row count and an order-independent hash of all columns."""
 
     def scan() -> None:
@@ -272,15 +273,15 @@ def _bench_size(n: int) -> dict[str, float]:
             keyless_join = _Report(conn, "develop_dwh", "dwh", "t", keyed=False, multiset_by_hash=False)
             timings = _Timings(
                 {
-                    "floor_k": _floor(conn, ["dwh.t", "develop_dwh.t"]),
+                    "floor_k": floor_scan(conn, ["dwh.t", "develop_dwh.t"]),
                     "keyless": keyless.run,
-                    "floor_kj": _floor(conn, ["dwh.t", "develop_dwh.t"]),
+                    "floor_kj": floor_scan(conn, ["dwh.t", "develop_dwh.t"]),
                     "keyless_join": keyless_join.run,
-                    "floor_t1": _floor(conn, ["dwh.t", "develop_dwh.t"]),
+                    "floor_t1": floor_scan(conn, ["dwh.t", "develop_dwh.t"]),
                     "one_join": one_join.run,
-                    "floor_u": _floor(conn, ["prod_u.u", "develop_u.u"]),
+                    "floor_u": floor_scan(conn, ["prod_u.u", "develop_u.u"]),
                     "unchanged": unchanged.run,
-                    "floor_t": _floor(conn, ["dwh.t", "develop_dwh.t"]),
+                    "floor_t": floor_scan(conn, ["dwh.t", "develop_dwh.t"]),
                     "changed": changed.run,
                 }
             )

@@ -104,9 +104,14 @@ def plan_buckets(range_type: str | None, low: Any, high: Any, count: int) -> Buc
     return BucketPlan("range", math.ceil(span / width), range_type, low, width)
 
 
+def joined_limit(count: int, share: float = JOINED_SHARE) -> int:
+    """The most differing buckets of ``count`` to which the join is restricted (at least one)."""
+    return max(1, int(count * share))
+
+
 def restricted(buckets: list[int], count: int, share: float = JOINED_SHARE) -> bool:
     """Whether the join is restricted to the differing ``buckets`` (a few of ``count``) rather than left whole."""
-    return share > 0 and len(buckets) <= max(1, int(count * share))
+    return share > 0 and len(buckets) <= joined_limit(count, share)
 
 
 def probe_buckets(count: int, half: int = PROBE_BUCKETS) -> tuple[int, int]:

@@ -175,6 +175,9 @@ class DiffEngine:
         #: Per relation diffed by key bucket: (bucket count, buckets joined, ``restricted`` or ``whole``), read by the
         #: bench and logged; not part of the report, which is the same whichever way it was computed.
         self.bucket_stats: dict[str, tuple[int, int, str]] = {}
+        # What :meth:`diff` fetched in its batches for the relations' own work, taken out as it is used.
+        self._figures_cache: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {}
+        self._stats_cache: dict[tuple[str, str, tuple[str, ...]], dict[str, Any]] = {}
 
     # -- the whole diff -------------------------------------------------------------------------------------
     def diff(self) -> list[dict[str, Any]]:
@@ -186,8 +189,8 @@ class DiffEngine:
         catalog = read_catalog(self.query, self.dialect, [self.write_schema, self.prod_schema])
         new, old = catalog[self.write_schema], catalog[self.prod_schema]
         pairs = [(new.get(lower), old.get(lower)) for lower in sorted(set(new) | set(old))]
-        self._figures_cache: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {}
-        self._stats_cache: dict[tuple[str, str, tuple[str, ...]], dict[str, Any]] = {}
+        self._figures_cache.clear()
+        self._stats_cache.clear()
         self._prefetch_figures(pairs)
         self._prefetch_stats(pairs)
         compared = [self._diff_pair(n, o) for n, o in pairs]
@@ -356,7 +359,7 @@ class DiffEngine:
         row-group statistics, Snowflake from micro-partition metadata), so this costs no scan, and the keyed join
         need not carry the time columns (which made it about 10% slower). Content hashes are left to the caller.
         """
-        cached = getattr(self, "_figures_cache", {}).pop(new.name, None)
+        cached = self._figures_cache.pop(new.name, None)
         if cached is not None:
             return cached
         rows = self._single_rows(self._figures_queries(new, old, key))
@@ -431,20 +434,18 @@ class DiffEngine:
         differ. Fills ``entry`` and the content hashes of ``after``/``before``, exactly as the per-side pass and the
         keyed join would (the fast path when no bucket differs)."""
         plan = self._bucket_plan(new, key, after, before)
+        entry["rows"].update(after=after["count"], before=before["count"])
         if self._most_buckets_differ(plan, new, old, key, after, before):
             self.bucket_stats[new.name] = (plan.count, plan.count, "whole, after the probe")
-            entry["rows"].update(after=after["count"], before=before["count"])
             entry["status"], entry["key"] = "changed", key
             unique, full_hash = self._keyed_diff(entry, new, old, key, content_hash=True)
             after["full_hash"] = full_hash if unique else self._stats(self.write_schema, new, None)["full_hash"]
             self._keyed_outcome(entry, new, old, key, unique)
             return
-        limit = max(1, int(plan.count * self.joined_share))
-        row = self._bucket_figures(plan, new, old, key, limit)
+        row = self._bucket_figures(plan, new, old, key, buckets.joined_limit(plan.count, self.joined_share))
         after["hash"] = after["full_hash"] = row[0]
         before["hash"] = before["full_hash"] = row[1]
         differing, rows_after, rows_before = int(row[2] or 0), int(row[3] or 0), int(row[4] or 0)
-        entry["rows"].update(after=after["count"], before=before["count"])
         if differing == 0:
             self.bucket_stats[new.name] = (plan.count, 0, "none")
             entry["diff_method"] = "fast_path"
@@ -523,9 +524,10 @@ class DiffEngine:
         key order (:meth:`_probe_says_most_differ`), else, for a one-column key of two tables whose counts differ, the
         rows of a sample of keys (:meth:`_sample_says_most_differ`). Equal counts get no sample: such a table is most
         often unchanged, and the bucket pass is then the fast path."""
-        if self._probe_says_most_differ(plan, new, old, key, after, before):
-            return True
-        if self._probed_in_key_order or len(key) != 1 or after["count"] == before["count"]:
+        sliced = plan.kind == "range" and plan.count >= 2 * buckets.PROBE_BUCKETS
+        if sliced and self._stored_in_key_order(new, old, key, after["count"], before["count"]):
+            return self._probe_says_most_differ(plan, new, old, key)
+        if len(key) != 1 or after["count"] == before["count"]:
             return False
         return self._sample_says_most_differ(plan, new, old, key)
 
@@ -571,26 +573,12 @@ class DiffEngine:
         spread = plan.bucket_of(row[3]) - plan.bucket_of(row[2]) + 1
         return spread > plan.count * buckets.SAMPLED_SPREAD
 
-    def _probe_says_most_differ(
-        self,
-        plan: buckets.BucketPlan,
-        new: Relation,
-        old: Relation,
-        key: list[str],
-        after: dict[str, Any],
-        before: dict[str, Any],
-    ) -> bool:
-        """Whether the buckets of a middle slice of the key range (:data:`~wap.audit.buckets.PROBE_SHARE` of them)
-        mostly differ: then the changes are spread over the whole table, and the whole join follows at once, without
-        the pass over every bucket (which would find them all differing). Only for range buckets of tables stored in
-        key order, where the slice's range filter reads only its storage blocks; a heuristic for the plan, never for
+    def _probe_says_most_differ(self, plan: buckets.BucketPlan, new: Relation, old: Relation, key: list[str]) -> bool:
+        """Whether the buckets of a middle slice of the key range (:func:`~wap.audit.buckets.probe_buckets`) mostly
+        differ: then the changes are spread over the whole table, and the whole join follows at once, without the
+        pass over every bucket (which would find them all differing). For range buckets of tables stored in key
+        order, where the slice's range filter reads only its storage blocks; a heuristic for the plan, never for
         the figures (a probe that finds few differences leads to the full bucket pass)."""
-        self._probed_in_key_order = False
-        if plan.kind != "range" or plan.count < 2 * buckets.PROBE_BUCKETS:
-            return False
-        if not self._stored_in_key_order(new, old, key, max(after["count"], before["count"])):
-            return False
-        self._probed_in_key_order = True
         first, last = buckets.probe_buckets(plan.count)
         bounds = plan.key_bounds([first, last])
         assert bounds is not None
@@ -600,21 +588,12 @@ class DiffEngine:
         log.info("%s: %s of %s key buckets of the probe differ", new.name, differing, probed)
         return probed > 0 and differing > probed * self.joined_share
 
-    def _stored_in_key_order(self, new: Relation, old: Relation, key: list[str], rows: int) -> bool:
+    def _stored_in_key_order(self, new: Relation, old: Relation, key: list[str], after: int, before: int) -> bool:
         """Whether both tables' keys rise along their rows, judged from the key at a few row positions
-        (:mod:`wap.audit.key_ranges`; False where the dialect cannot read rows by position)."""
+        (:meth:`_keys_along_rows`; False where they cannot be read)."""
         parts = 4
-        if any(column.lower() == "rowid" for column in (*new.column_types, *old.column_types)):
-            return False
-        positions = sample_positions(rows, parts)
-        tables = [(self.write_schema, new.name, positions), (self.prod_schema, old.name, positions)]
-        statement = self.dialect.key_samples(tables, key[0], new.column_types[key[0]])
-        if statement is None:
-            return False
-        keys: list[dict[int, Any]] = [{}, {}]
-        for index, position, value in self.query(*statement):
-            keys[int(index)][int(position)] = value
-        return key_ranges([[keys[i].get(p) for p in positions] for i in (0, 1)], parts) is not None
+        samples = self._keys_along_rows(new, old, key, after, before, parts)
+        return samples is not None and key_ranges(samples, parts) is not None
 
     def _bucket_filter(
         self, plan: buckets.BucketPlan, alias: str, key: list[str], ids: list[int]
@@ -651,7 +630,7 @@ class DiffEngine:
     def _stats(self, schema: str, relation: Relation, other: Relation | None) -> dict[str, Any]:
         """Count, content hash over the columns both sides share (sorted), min/max of time columns (one statement, or
         from the batch of :meth:`diff`)."""
-        cached = getattr(self, "_stats_cache", {}).pop(self._stats_key(schema, relation, other), None)
+        cached = self._stats_cache.pop(self._stats_key(schema, relation, other), None)
         if cached is not None:
             return cached
         (row,) = self._single_rows([self._stats_query(schema, relation, other)])
@@ -828,27 +807,38 @@ class DiffEngine:
         parts = round(largest / self.partition_rows) if self.partition_rows > 0 else 0
         if parts < 2 or not _one_column_key_of_two_tables(new, old, key):  # a view has no stored rows to sample
             return []
-        if any(column.lower() == "rowid" for column in (*new.column_types, *old.column_types)):
-            return []  # a column named rowid hides DuckDB's row position
-        positions = [sample_positions(int(rows[side] or 0), parts) for side in ("after", "before")]
-        tables = [(self.write_schema, new.name, positions[0]), (self.prod_schema, old.name, positions[1])]
-        statement = self.dialect.key_samples(tables, key[0], new.column_types[key[0]])
-        if statement is None:
+        samples = self._keys_along_rows(new, old, key, int(rows["after"] or 0), int(rows["before"] or 0), parts)
+        if samples is None:
             return []
-        try:
-            found = self.query(*statement)
-        except Exception as error:  # only a speed-up is lost: the diff goes on in one join
-            log.warning("%s: could not sample the key along the rows (%s); one join", new.name, error)
-            return []
-        keys: list[dict[int, Any]] = [{}, {}]
-        for index, position, value in found:
-            keys[int(index)][int(position)] = value
-        samples = [[keys[index].get(position) for position in positions[index]] for index in (0, 1)]
         boundaries = key_ranges(samples, parts)
         if boundaries is None:
             log.info("%s: key %s sampled along the rows is not in key order; one join", new.name, key[0])
             return []
         return boundaries
+
+    def _keys_along_rows(
+        self, new: Relation, old: Relation, key: list[str], after: int, before: int, parts: int
+    ) -> list[list[Any]] | None:
+        """Each table's key at the evenly spaced rows of :func:`~wap.audit.key_ranges.sample_positions` for ``parts``
+        ranges (None: no row there, or a NULL key), in row order; None where they cannot be read (a column named
+        ``rowid`` hides DuckDB's row position, a dialect without row positions, a failed read: only a speed-up is
+        lost)."""
+        if any(column.lower() == "rowid" for column in (*new.column_types, *old.column_types)):
+            return None
+        positions = [sample_positions(after, parts), sample_positions(before, parts)]
+        tables = [(self.write_schema, new.name, positions[0]), (self.prod_schema, old.name, positions[1])]
+        statement = self.dialect.key_samples(tables, key[0], new.column_types[key[0]])
+        if statement is None:
+            return None
+        try:
+            found = self.query(*statement)
+        except Exception as error:
+            log.warning("%s: could not sample the key along the rows (%s); taken as not in key order", new.name, error)
+            return None
+        keys: list[dict[int, Any]] = [{}, {}]
+        for index, position, value in found:
+            keys[int(index)][int(position)] = value
+        return [[keys[index].get(position) for position in positions[index]] for index in (0, 1)]
 
     def _plain_sample_keys(self, new: Relation, old: Relation, key: list[str]) -> bool:
         """Whether the keyed join may pick its sample keys as the key's plain values, not as records of the key's
