@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 
 import duckdb
-from diff import _rows  # bench/diff.py: the same 5-column rows
+from diff import table_rows  # bench/diff.py: the same 5-column rows
 
 SIZES = (1_000_000, 10_000_000)
 
@@ -23,8 +23,8 @@ SIZES = (1_000_000, 10_000_000)
 def _prepare(path: Path, n: int) -> None:
     with duckdb.connect(str(path)) as conn:
         conn.execute("create schema develop_dwh; create schema dwh")
-        conn.execute(f"create table dwh.t as {_rows(0, n)}")
-        conn.execute(f"create table develop_dwh.t as {_rows(0, n - n // 200)} union all {_rows(n, n // 100)}")
+        conn.execute(f"create table dwh.t as {table_rows(0, n)}")
+        conn.execute(f"create table develop_dwh.t as {table_rows(0, n - n // 200)} union all {table_rows(n, n // 100)}")
 
 
 def _bench_size(n: int) -> tuple[float, float]:
