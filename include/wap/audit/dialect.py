@@ -30,6 +30,10 @@ class Dialect:
 
     name = "duckdb"
     placeholder = "?"
+    #: A column that locates a row of a table within one read (DuckDB's row id), or None
+    row_locator: str | None = "rowid"
+    #: How a CTE is declared that the query reads twice and the warehouse should compute once
+    materialized = "as materialized"
 
     def relation(self, schema: str, table: str) -> str:
         return f"{quote(schema)}.{quote(table)}"
@@ -202,6 +206,8 @@ class SnowflakeDialect(Dialect):
 
     name = "snowflake"
     placeholder = "%s"
+    row_locator = None  # no row id: samples are read back by row hash
+    materialized = "as"  # Snowflake decides itself whether to materialize a CTE
 
     @staticmethod
     def identifier(name: str) -> str:

@@ -155,6 +155,7 @@ class DiffEngine:
         sample_rows: int = 5,
         partition_rows: int = PARTITION_ROWS,
         multiset_by_hash: bool = True,
+        multiset_by_presence: bool = True,
         bucket_rows: int = buckets.BUCKET_ROWS,
         max_buckets: int = buckets.MAX_BUCKETS,
         bucket_min_rows: int = buckets.MIN_ROWS,
@@ -168,6 +169,7 @@ class DiffEngine:
         self.sample_rows = sample_rows
         self.partition_rows = partition_rows  # 0: one join, whatever the size
         self.multiset_by_hash = multiset_by_hash  # False: the multiset diff as a join of both sides' distinct rows
+        self.multiset_by_presence = multiset_by_presence  # False: by hash as one aggregation of both sides
         self.bucket_rows = bucket_rows  # 0: no bucket fingerprints (:mod:`wap.audit.buckets`)
         self.max_buckets = max_buckets
         self.bucket_min_rows = bucket_min_rows
@@ -257,7 +259,7 @@ class DiffEngine:
                 if bucketable and max(after["count"], before["count"]) >= self.bucket_min_rows:
                     continue
                 if after["count"] != before["count"]:
-                    if key is None:  # the keyless diff by hash reads the new side's content hash
+                    if key is None and not self.multiset_by_presence:  # the aggregation reads no content hash
                         wanted.append((self.write_schema, new, None))
                     continue
             wanted += [(self.write_schema, new, old), (self.prod_schema, old, new)]
@@ -320,9 +322,9 @@ class DiffEngine:
             if after["count"] != before["count"]:
                 entry["status"] = "changed"
                 entry["rows"].update(after=after["count"], before=before["count"])
-                if key is None:  # changed for certain: the new side's content hash, then the aggregation
-                    after["full_hash"] = self._stats(self.write_schema, new, None)["full_hash"]
-                    self._multiset_by_hash(entry, new, old, list(new.column_types))
+                if key is None:  # changed for certain: the diff by row hash, which reads the content hash
+                    summed = self._multiset_by_hash(entry, new, old, list(new.column_types))
+                    after["full_hash"] = summed or self._stats(self.write_schema, new, None)["full_hash"]
                     entry["diff_method"] = "multiset"
                     return after, before
                 entry["key"] = key
@@ -966,9 +968,94 @@ class DiffEngine:
         added, removed = _in_order(_samples(row[2]), shared), _in_order(_samples(row[3]), shared)
         entry["samples"] = {"added": added, "removed": removed, "changed": []}
 
-    def _multiset_by_hash(self, entry: dict[str, Any], new: Relation, old: Relation, shared: list[str]) -> None:
-        """The multiset diff as one aggregation of both sides by row hash, when the shared columns have the same
-        types on both sides (a retyped column compares by value, which only the join does).
+    def _multiset_by_hash(self, entry: dict[str, Any], new: Relation, old: Relation, shared: list[str]) -> str | None:
+        """The multiset diff by row hash, when the shared columns have the same types on both sides (a retyped
+        column compares by value, which only the join does). Returns the new side's sum of row hashes over
+        ``shared`` when the plan read it (the content hash, if ``shared`` is every column), else None.
+
+        First by presence (:meth:`_presence`); when that cannot decide, one aggregation of both sides by row hash.
+        """
+        if self.multiset_by_presence:
+            found = self._presence(new, old, shared)
+            if found is not None:
+                (added, added_sum, added_samples), (removed, _, removed_samples) = found
+                entry["rows"].update(added=added, removed=removed, changed=None)
+                entry["samples"] = {"added": added_samples, "removed": removed_samples, "changed": []}
+                return added_sum
+        self._multiset_by_aggregation(entry, new, old, shared)
+        return None
+
+    def _presence(
+        self, new: Relation, old: Relation, shared: list[str]
+    ) -> tuple[tuple[int, str | None, list[Any]], tuple[int, str | None, list[Any]]] | None:
+        """The multiset diff from whether each row's hash is present on the other side, or None if that cannot
+        decide it: per side, (rows absent from the other side, the side's sum of row hashes, sample rows).
+
+        One statement reads each side once, marking every row by whether its row hash (over ``shared``, in name
+        order) is one of the other side's (a semi join: a hash table of the other side's hashes, 25-40% cheaper than
+        aggregating both sides by hash at 10M rows, and a row repeated on both sides multiplies nothing). It returns
+        per side the row count, the sum of row hashes, and the count, sum and smallest hashes of the rows whose
+        hash is absent from the other side. Those rows are what the side has more of, exactly when the rows
+        present on both sides are the same multiset: then the present rows have the same count and the same
+        sum of hashes on both sides (each side's total less its absent rows; a multiset that differs with equal
+        count and sum has the content hash's chance, 2^-64). Otherwise (a row with two copies on one side and
+        one on the other), or when the smallest absent hashes repeat (a sample is one row per hash), None: the
+        aggregation decides.
+        """
+        d = self.dialect
+        h = d.row_hash(sorted(shared))
+        limit = self.sample_rows
+        sides = ((self.write_schema, new), (self.prod_schema, old))
+        located = [d.row_locator if relation.kind == "table" else None for _, relation in sides]  # else by hash
+        hashed = [
+            f"__wap_{q} {d.materialized} (select {h} as __wap_h{f', {locate} as __wap_r' if locate else ''} "
+            f"from {d.relation(schema, relation.name)})"
+            for q, ((schema, relation), locate) in enumerate(zip(sides, located, strict=True))
+        ]
+        figures = []
+        for q, locate in enumerate(located):
+            marked = (
+                f"select __wap_h{', __wap_r' if locate else ''}, "
+                f"__wap_h in (select __wap_h from __wap_{1 - q}) as __wap_m from __wap_{q}"  # a hash is never NULL
+            )
+            text = "cast(__wap_h as varchar)"  # a hash as text: fakesnow's results hold no unsigned 64-bit integer
+            at = d.sample("__wap_r", "__wap_h", "not __wap_m", limit, costly_value=False) if locate else "null"
+            figures.append(
+                f"(select count(*), {d.sum_text('__wap_h')}, {d.count_if('not __wap_m')}, "
+                f"{d.sum_text('case when not __wap_m then __wap_h end')}, "
+                f"{d.sample(text, '__wap_h', 'not __wap_m', limit)}, {at} from ({marked}) m) f{q}"
+            )
+        # Both sides' hashes computed once each (DuckDB: 15% less time than a statement a side computing both).
+        (row,) = self.query(f"with {', '.join(hashed)} select * from {', '.join(figures)}", [])
+        rows = [row[:6], row[6:]]
+        present_rows = [(int(n) - int(a or 0), int(t or 0) - int(at or 0)) for n, t, a, at, *_ in rows]
+        if present_rows[0] != present_rows[1]:  # the rows on both sides are not the same multiset
+            return None
+        found = []
+        for (schema, relation), row in zip(sides, rows, strict=True):
+            hashes, locators = _samples(row[4], plain=True), _samples(row[5], plain=True)
+            if len(set(hashes)) < len(hashes):
+                return None
+            if locators:
+                samples = self._rows_by_locator(schema, relation, shared, [int(value) for value in locators])
+            else:
+                samples = self._rows_by_hash(schema, relation, shared, hashes)
+            found.append((int(row[2] or 0), row[1], samples))
+        return found[0], found[1]
+
+    def _rows_by_locator(self, schema: str, relation: Relation, shared: list[str], locators: list[int]) -> list[Any]:
+        """The rows (over ``shared``) at ``locators`` (DuckDB row ids of a table), in the order of ``locators``."""
+        d = self.dialect
+        literals = ", ".join(str(value) for value in locators)  # integers this engine read: no text from outside
+        sql = (
+            f"select {d.row_locator}, {d.row_json('t', shared)} from {d.relation(schema, relation.name)} t "
+            f"where {d.row_locator} in ({literals})"
+        )
+        found = {int(locator): _sample_item(row_json) for locator, row_json in self.query(sql, [])}
+        return _in_order([found[value] for value in locators if value in found], shared)
+
+    def _multiset_by_aggregation(self, entry: dict[str, Any], new: Relation, old: Relation, shared: list[str]) -> None:
+        """The multiset diff as one aggregation of both sides by row hash.
 
         Each row is counted under its 64-bit row hash over the shared columns in name order (the content hash's),
         with the side it comes from: a hash with more copies on one side than on the other is a row that side has
