@@ -117,6 +117,19 @@ def _samples(value: Any, *, plain: bool = False) -> list[Any]:
     return list(value) if plain else [_sample_item(item) for item in value]
 
 
+#: Parts a UNION ALL holds at one level: DuckDB ran 600 one-row parts in 0.39 s as one flat UNION ALL, 0.20 s
+#: nested as groups of 25 (and 0.35 s as 600 statements)
+UNION_GROUP = 25
+
+
+def _union_all(parts: Sequence[str]) -> str:
+    """``parts`` (queries of one shape) as one UNION ALL, nested in groups of :data:`UNION_GROUP`."""
+    if len(parts) <= UNION_GROUP:
+        return " union all ".join(parts)
+    groups = [_union_all(parts[i : i + UNION_GROUP]) for i in range(0, len(parts), UNION_GROUP)]
+    return _union_all([f"select * from ({group}) __wap_u{i}" for i, group in enumerate(groups)])
+
+
 def _in_order(rows: list[Any], columns: Sequence[str]) -> list[Any]:
     """Sample rows with their fields in table order (Snowflake returns an OBJECT's keys sorted by name)."""
     position = {column: i for i, column in enumerate(columns)}
@@ -210,7 +223,8 @@ class DiffEngine:
         """The one row of each of ``queries`` (aggregates over one relation), in one statement per shape of row (the
         types of its values): a UNION ALL of the queries of that shape, each row tagged with its query's position.
         A project's relations have a few shapes (their date/time columns' types), whatever their number; a UNION
-        ALL plans in time linear in its parts (a cross join of 300 one-row subqueries took DuckDB 1.7 s to plan)."""
+        ALL plans in time linear in its parts (a cross join of 300 one-row subqueries took DuckDB 1.7 s to plan),
+        and runs fastest nested (:func:`_union_all`)."""
         by_shape: dict[tuple[str, ...], list[int]] = {}
         for i, query in enumerate(queries):
             by_shape.setdefault(query.types, []).append(i)
@@ -220,7 +234,7 @@ class DiffEngine:
             for i in indexes:
                 named = ", ".join(f"{value} as __wap_v{j}" for j, value in enumerate(queries[i].select))
                 parts.append(f"select {i} as __wap_q, {named} from {queries[i].source}")
-            for row in self.query(" union all ".join(parts), []):
+            for row in self.query(_union_all(parts), []):
                 rows[int(row[0])] = list(row[1:])
         return rows
 
@@ -1141,8 +1155,8 @@ class DiffEngine:
         queries = [query for plan in plans for column in plan for query in column["queries"]]
         counts: list[list[tuple[Any, Any]]] = [[] for _ in queries]
         if queries:
-            tagged = " union all ".join(
-                f"select {i} as __wap_q, p, __wap_c from ({sql}) __wap_p{i}" for i, sql in enumerate(queries)
+            tagged = _union_all(
+                [f"select {i} as __wap_q, p, __wap_c from ({sql}) __wap_p{i}" for i, sql in enumerate(queries)]
             )
             for index, period, rows in self.query(tagged, []):
                 counts[int(index)].append((period, rows))
