@@ -1008,13 +1008,13 @@ class DiffEngine:
         One statement reads each side once, marking every row by whether its row hash (over ``shared``, in name
         order) is one of the other side's (a semi join: a hash table of the other side's hashes, 25-40% cheaper than
         aggregating both sides by hash at 10M rows, and a row repeated on both sides multiplies nothing). It returns
-        per side the row count, the sum of row hashes, and the count, sum and smallest hashes of the rows whose
-        hash is absent from the other side. Those rows are what the side has more of, exactly when the rows
-        present on both sides are the same multiset: then the present rows have the same count and the same
-        sum of hashes on both sides (each side's total less its absent rows; a multiset that differs with equal
-        count and sum has the content hash's chance, 2^-64). Otherwise (a row with two copies on one side and
-        one on the other), or when the smallest absent hashes repeat (a sample is one row per hash), None: the
-        aggregation decides.
+        per side the row count, the count and smallest hashes of the rows whose hash is absent from the other side,
+        the sum of the present rows' hashes, and for the build the sum of all its hashes (its content hash). The
+        absent rows are what a side has more of, exactly when the rows present on both sides are the same
+        multiset: then they have the same count and the same sum of hashes on both sides (a multiset that differs
+        with equal count and sum has the content hash's chance, 2^-64). Otherwise (a row with two copies on one
+        side and one on the other), or when the smallest absent hashes repeat (a sample is one row per hash),
+        None: the aggregation decides.
         """
         d = self.dialect
         h = d.row_hash(sorted(shared))
@@ -1034,15 +1034,16 @@ class DiffEngine:
             )
             text = "cast(__wap_h as varchar)"  # a hash as text: fakesnow's results hold no unsigned 64-bit integer
             at = d.sample("__wap_r", "__wap_h", "not __wap_m", limit, costly_value=False) if locate else "null"
+            total = d.sum_text("__wap_h") if q == 0 else "null"  # the build's content hash; production's is not needed
             figures.append(
-                f"(select count(*), {d.sum_text('__wap_h')}, {d.count_if('not __wap_m')}, "
-                f"{d.sum_text('case when not __wap_m then __wap_h end')}, "
+                f"(select count(*), {total}, {d.count_if('not __wap_m')}, "
+                f"{d.sum_text('case when __wap_m then __wap_h end')}, "
                 f"{d.sample(text, '__wap_h', 'not __wap_m', limit)}, {at} from ({marked}) m) f{q}"
             )
         # Both sides' hashes computed once each (DuckDB: 15% less time than a statement a side computing both).
         (row,) = self.query(f"with {', '.join(hashed)} select * from {', '.join(figures)}", [])
         rows = [row[:6], row[6:]]
-        present_rows = [(int(n) - int(a or 0), int(t or 0) - int(at or 0)) for n, t, a, at, *_ in rows]
+        present_rows = [(int(n) - int(absent or 0), int(summed or 0)) for n, _, absent, summed, *_ in rows]
         if present_rows[0] != present_rows[1]:  # the rows on both sides are not the same multiset
             return None
         found = []
