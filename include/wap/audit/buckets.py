@@ -53,6 +53,9 @@ SAMPLED_SHARE = 0.03
 #: random lie more than a twentieth of the range apart with a chance of 90%.
 SAMPLED_SPREAD = 0.05
 
+#: Integer keys (in absolute value) below which the bucket pass also names the one differing row of a bucket
+#: (``Dialect.decoding_sums``: a key times 16 bits of a hash must fit a BIGINT).
+DECODED_KEYS_BELOW = 2**46
 #: The bucket of rows whose (range) key is NULL.
 NULL_BUCKET = -1
 

@@ -130,6 +130,29 @@ def _union_all(parts: Sequence[str]) -> str:
     return _union_all([f"select * from ({group}) __wap_u{i}" for i, group in enumerate(groups)])
 
 
+class _Unaccounted(Exception):
+    """The rows a restricted keyed join read do not account for the whole change (:meth:`DiffEngine._keyed_diff`)."""
+
+
+def _decoded(plan: Any, item: Mapping[str, Any]) -> tuple[int, int, int] | None:
+    """The key of a range bucket's one differing row, with its rows on each side, (key, new, production), from
+    the differences (new minus production) of the bucket's sums of key times the low bits of the row hash (``km``)
+    and of those bits (``m``); None if the bucket may hold more than one differing row.
+
+    One differing row, whether added (one row more), removed (one fewer) or changed (its key on both sides, with
+    other low bits): ``km`` is its key times ``m``. The key must fall in the bucket. More differing rows can fit
+    these sums by chance; the join of the named keys is checked against the whole change.
+    """
+    bucket, rows = int(item["b"]), int(item["n"]) - int(item["o"])
+    km, m = int(item["km"] or 0), int(item["m"] or 0)
+    if bucket == buckets.NULL_BUCKET or rows not in (-1, 0, 1) or m == 0 or km % m != 0:
+        return None
+    key = km // m
+    if plan.bucket_of(key) != bucket:
+        return None
+    return key, int(rows >= 0), int(rows <= 0)
+
+
 def _in_order(rows: list[Any], columns: Sequence[str]) -> list[Any]:
     """Sample rows with their fields in table order (Snowflake returns an OBJECT's keys sorted by name)."""
     position = {column: i for i, column in enumerate(columns)}
@@ -173,6 +196,7 @@ class DiffEngine:
         max_buckets: int = buckets.MAX_BUCKETS,
         bucket_min_rows: int = buckets.MIN_ROWS,
         joined_share: float = buckets.JOINED_SHARE,
+        decode_buckets: str = "probe",
     ) -> None:
         self.query = query
         self.dialect = dialect
@@ -187,6 +211,9 @@ class DiffEngine:
         self.max_buckets = max_buckets
         self.bucket_min_rows = bucket_min_rows
         self.joined_share = joined_share  # restrict the join when at most this share of buckets differs
+        # Whether the bucket pass names the one differing row of a bucket, so that the restricted join reads that
+        # row's key only: "probe" (where the key-order probe shows it pays), "always", "never"
+        self.decode_buckets = decode_buckets
         #: Per relation diffed by key bucket: (bucket count, buckets joined, ``restricted`` or ``whole``), read by the
         #: bench and logged; not part of the report, which is the same whichever way it was computed.
         self.bucket_stats: dict[str, tuple[int, int, str]] = {}
@@ -451,14 +478,23 @@ class DiffEngine:
         keyed join would (the fast path when no bucket differs)."""
         plan = self._bucket_plan(new, key, after, before)
         entry["rows"].update(after=after["count"], before=before["count"])
-        if self._most_buckets_differ(plan, new, old, key, after, before):
+        decodable = (
+            self.decode_buckets != "never"
+            and plan.kind == "range"
+            and plan.range_type == "integer"
+            and max(abs(plan.low), abs(plan.low + plan.width * plan.count)) < buckets.DECODED_KEYS_BELOW
+        )
+        most_differ, decoding = self._probe(plan, new, old, key, after, before, decodable)
+        decoding = decoding or (decodable and self.decode_buckets == "always")
+        if most_differ:
             self.bucket_stats[new.name] = (plan.count, plan.count, "whole, after the probe")
             entry["status"], entry["key"] = "changed", key
             unique, full_hash = self._keyed_diff(entry, new, old, key, content_hash=True)
             after["full_hash"] = full_hash if unique else self._stats(self.write_schema, new, None)["full_hash"]
             self._keyed_outcome(entry, new, old, key, unique)
             return
-        row = self._bucket_figures(plan, new, old, key, buckets.joined_limit(plan.count, self.joined_share))
+        limit = buckets.joined_limit(plan.count, self.joined_share)
+        row = self._bucket_figures(plan, new, old, key, limit, decoding=decoding)
         after["hash"] = after["full_hash"] = row[0]
         before["hash"] = before["full_hash"] = row[1]
         differing, rows_after, rows_before = int(row[2] or 0), int(row[3] or 0), int(row[4] or 0)
@@ -469,16 +505,74 @@ class DiffEngine:
             return
         entry["status"] = "changed"
         entry["key"] = key
-        ids = sorted(int(value) for value in _samples(row[5], plain=True))
+        listed = _samples(row[5], plain=not decoding)
+        ids = sorted(int(item["b"]) if decoding else int(item) for item in listed)
         if len(ids) == differing and buckets.restricted(ids, plan.count, self.joined_share):
             self.bucket_stats[new.name] = (plan.count, differing, "restricted")
-            restrict = [self._bucket_filter(plan, alias, key, ids) for alias in ("n", "o")]
-            unique, _ = self._keyed_diff(entry, new, old, key, restrict=restrict, expected=(rows_after, rows_before))
+            unique = None
+            if decoding:
+                change = (after["count"] - before["count"], int(row[0] or 0) - int(row[1] or 0))
+                unique = self._decoded_join(entry, new, old, key, plan, listed, change)
+            if unique is None:
+                restrict = [self._bucket_filter(plan, alias, key, ids) for alias in ("n", "o")]
+                unique, _ = self._keyed_diff(
+                    entry, new, old, key, restrict=restrict, expected=(rows_after, rows_before)
+                )
         else:
             self.bucket_stats[new.name] = (plan.count, differing, "whole")
             unique, _ = self._keyed_diff(entry, new, old, key)
         log.info("%s: %s of %s key buckets differ", new.name, differing, plan.count)
         self._keyed_outcome(entry, new, old, key, unique)
+
+    def _decoded_join(
+        self,
+        entry: dict[str, Any],
+        new: Relation,
+        old: Relation,
+        key: list[str],
+        plan: buckets.BucketPlan,
+        listed: list[Mapping[str, Any]],
+        change: tuple[int, int],
+    ) -> bool | None:
+        """The keyed join of the rows that differ, where the bucket pass named them: the keys of the buckets with
+        one differing row (:func:`_decoded`) and the rows of the other differing buckets. None when this cannot
+        stand for the join of every differing bucket: no bucket decoded, or the joined rows do not account for the
+        whole change (``change``: the tables' differences in row count and content hash); then the caller joins
+        the differing buckets' rows. True/False as :meth:`_keyed_diff` (False: a key matched several rows).
+
+        The check is what makes it safe: the buckets left out hold equal counts and hashes on both sides, so the
+        joined rows must differ by exactly the tables' differences; a key named wrongly (a bucket with two or more
+        differing rows whose sums happen to divide) leaves part of that difference unaccounted for, except with the
+        chance that a content hash misses a change.
+        """
+        decoded: dict[int, tuple[int, int, int]] = {}
+        for item in listed:
+            named = _decoded(plan, item)
+            if named is not None:
+                decoded[int(item["b"])] = named
+        if not decoded:
+            return None
+        rest = sorted(int(item["b"]) for item in listed if int(item["b"]) not in decoded)
+        keys = sorted(k for k, _, _ in decoded.values())
+        restrict = []
+        for alias in ("n", "o"):
+            condition, params = self.dialect.one_of(f"{alias}.{quote(key[0])}", keys)
+            if rest:
+                buckets_condition, bucket_params = self._bucket_filter(plan, alias, key, rest)
+                condition, params = f"({condition} or {buckets_condition})", params + bucket_params
+            restrict.append((condition, params))
+        in_rest = [item for item in listed if int(item["b"]) not in decoded]
+        expected = (
+            sum(n for _, n, _ in decoded.values()) + sum(int(item["n"]) for item in in_rest),
+            sum(o for _, _, o in decoded.values()) + sum(int(item["o"]) for item in in_rest),
+        )
+        try:
+            unique, _ = self._keyed_diff(entry, new, old, key, restrict=restrict, expected=expected, check=change)
+        except _Unaccounted:
+            log.info("%s: the named rows do not account for the change; joining the differing buckets", new.name)
+            return None
+        self.bucket_stats[new.name] = (plan.count, len(listed), f"restricted, {len(decoded)} buckets by key")
+        return unique
 
     def _keyed_outcome(self, entry: dict[str, Any], new: Relation, old: Relation, key: list[str], unique: bool) -> None:
         """The keyed diff's method, or the multiset diff where the key matched several rows."""
@@ -498,35 +592,48 @@ class DiffEngine:
         key: list[str],
         limit: int,
         where: str = "true",
+        *,
+        decoding: bool = False,
     ) -> tuple[Any, ...]:
         """One statement: per side and bucket, count and content hash; returned: both sides' content hashes (sums
         over the buckets), how many buckets differ, the rows of the differing buckets on each side, and up to
-        ``limit`` differing bucket ids. ``where``: a condition on the key (table alias ``t``) that limits the pass."""
+        ``limit`` differing bucket ids. ``where``: a condition on the key (table alias ``t``) that limits the pass.
+        ``decoding`` (a one-column integer key): each differing bucket comes as a record of its id, its counts
+        (``n``, ``o``) and the differences of the sums that name a bucket's one differing row (:func:`_decoded`)."""
         d = self.dialect
         h = d.row_hash(sorted(new.column_types), "t")
+        sums = d.decoding_sums(f"t.{quote(key[0])}", h) if decoding else []
+        extra = "".join(f", {value} as __wap_e{i}" for i, value in enumerate(sums))
 
         def per_bucket(schema: str, relation: Relation) -> str:
             return (
                 f"select {self._bucket_of(plan, 't', key)} as __wap_b, count(*) as __wap_c, "
-                f"{d.hash_sum(h)} as __wap_s from {d.relation(schema, relation.name)} t where {where} group by 1"
+                f"{d.hash_sum(h)} as __wap_s{extra} from {d.relation(schema, relation.name)} t where {where} group by 1"
             )
 
+        deltas = "".join(
+            f", coalesce(n.__wap_e{i}, 0) - coalesce(o.__wap_e{i}, 0) as __wap_de{i}" for i in range(len(sums))
+        )
         compared = (
             "select coalesce(n.__wap_b, o.__wap_b) as __wap_b, coalesce(n.__wap_c, 0) as __wap_nc, "
             "coalesce(o.__wap_c, 0) as __wap_oc, n.__wap_s as __wap_ns, o.__wap_s as __wap_os, "
-            "(n.__wap_c is null or o.__wap_c is null or n.__wap_c <> o.__wap_c or n.__wap_s <> o.__wap_s) as __wap_x "
-            f"from ({per_bucket(self.write_schema, new)}) n "
+            "(n.__wap_c is null or o.__wap_c is null or n.__wap_c <> o.__wap_c or n.__wap_s <> o.__wap_s) as __wap_x"
+            f"{deltas} from ({per_bucket(self.write_schema, new)}) n "
             f"full outer join ({per_bucket(self.prod_schema, old)}) o on n.__wap_b = o.__wap_b"
         )
+        which = "__wap_b"
+        if decoding:
+            fields = [("b", "__wap_b"), ("n", "__wap_nc"), ("o", "__wap_oc"), ("km", "__wap_de0"), ("m", "__wap_de1")]
+            which = d.record(fields)
         sql = (
             f"select {d.sum_text('__wap_ns')}, {d.sum_text('__wap_os')}, {d.count_if('__wap_x')}, "
             "sum(case when __wap_x then __wap_nc else 0 end), sum(case when __wap_x then __wap_oc else 0 end), "
-            f"{d.sample('__wap_b', '__wap_b', '__wap_x', limit, costly_value=False)}, count(*) from ({compared}) j"
+            f"{d.sample(which, '__wap_b', '__wap_x', limit, costly_value=False)}, count(*) from ({compared}) j"
         )
         (row,) = self.query(sql, [])
         return tuple(row)
 
-    def _most_buckets_differ(
+    def _probe(
         self,
         plan: buckets.BucketPlan,
         new: Relation,
@@ -534,18 +641,22 @@ class DiffEngine:
         key: list[str],
         after: dict[str, Any],
         before: dict[str, Any],
-    ) -> bool:
-        """Whether a cheap probe says the changes are spread over most buckets (then the whole join follows at once,
-        without the bucket pass, which would find them all differing): a middle slice of buckets for tables stored in
-        key order (:meth:`_probe_says_most_differ`), else, for a one-column key of two tables whose counts differ, the
-        rows of a sample of keys (:meth:`_sample_says_most_differ`). Equal counts get no sample: such a table is most
-        often unchanged, and the bucket pass is then the fast path."""
+        decodable: bool,
+    ) -> tuple[bool, bool]:
+        """(whether a cheap probe says the changes are spread over most buckets, whether the bucket pass should
+        name the differing rows of its buckets). Most buckets differing: the whole join follows at once, without
+        the bucket pass, which would find them all differing. A middle slice of buckets for tables stored in key
+        order (:meth:`_probe_says_most_differ`), which also tells whether the differing buckets hold one differing
+        row each (``decodable`` plans only: the naming costs the pass about 0.2x the floor, so only where the
+        slice shows it pays); else, for a one-column key of two tables whose counts differ, the rows of a sample of
+        keys (:meth:`_sample_says_most_differ`). Equal counts get no sample: such a table is most often unchanged,
+        and the bucket pass is then the fast path."""
         sliced = plan.kind == "range" and plan.count >= 2 * buckets.PROBE_BUCKETS
         if sliced and self._stored_in_key_order(new, old, key, after["count"], before["count"]):
-            return self._probe_says_most_differ(plan, new, old, key)
+            return self._probe_says_most_differ(plan, new, old, key, decodable)
         if len(key) != 1 or after["count"] == before["count"]:
-            return False
-        return self._sample_says_most_differ(plan, new, old, key)
+            return False, False
+        return self._sample_says_most_differ(plan, new, old, key), False
 
     def _sample_says_most_differ(self, plan: buckets.BucketPlan, new: Relation, old: Relation, key: list[str]) -> bool:
         """The rows of :data:`~wap.audit.buckets.SAMPLED_KEYS` keys sampled from the build, compared with
@@ -589,20 +700,26 @@ class DiffEngine:
         spread = plan.bucket_of(row[3]) - plan.bucket_of(row[2]) + 1
         return spread > plan.count * buckets.SAMPLED_SPREAD
 
-    def _probe_says_most_differ(self, plan: buckets.BucketPlan, new: Relation, old: Relation, key: list[str]) -> bool:
+    def _probe_says_most_differ(
+        self, plan: buckets.BucketPlan, new: Relation, old: Relation, key: list[str], decodable: bool
+    ) -> tuple[bool, bool]:
         """Whether the buckets of a middle slice of the key range (:func:`~wap.audit.buckets.probe_buckets`) mostly
         differ: then the changes are spread over the whole table, and the whole join follows at once, without the
-        pass over every bucket (which would find them all differing). For range buckets of tables stored in key
-        order, where the slice's range filter reads only its storage blocks; a heuristic for the plan, never for
-        the figures (a probe that finds few differences leads to the full bucket pass)."""
+        pass over every bucket (which would find them all differing); and whether (``decodable``) at least half of
+        the slice's differing buckets hold one differing row each, which the bucket pass should then name
+        (:func:`_decoded`). For range buckets of tables stored in key order, where the slice's range filter reads
+        only its storage blocks; a heuristic for the plan, never for the figures (a probe that finds few
+        differences leads to the full bucket pass)."""
         first, last = buckets.probe_buckets(plan.count)
         bounds = plan.key_bounds([first, last])
         assert bounds is not None
         low, high = (self.dialect.key_literal(value, plan.range_type or "integer") for value in bounds)
-        row = self._bucket_figures(plan, new, old, key, 1, where=f"t.{quote(key[0])} between {low} and {high}")
+        where = f"t.{quote(key[0])} between {low} and {high}"
+        row = self._bucket_figures(plan, new, old, key, last - first + 1, where=where, decoding=decodable)
         differing, probed = int(row[2] or 0), int(row[6] or 0)
         log.info("%s: %s of %s key buckets of the probe differ", new.name, differing, probed)
-        return probed > 0 and differing > probed * self.joined_share
+        named = sum(_decoded(plan, item) is not None for item in _samples(row[5])) if decodable else 0
+        return probed > 0 and differing > probed * self.joined_share, differing > 0 and 2 * named >= differing
 
     def _stored_in_key_order(self, new: Relation, old: Relation, key: list[str], after: int, before: int) -> bool:
         """Whether both tables' keys rise along their rows, judged from the key at a few row positions
@@ -723,6 +840,7 @@ class DiffEngine:
         content_hash: bool = False,
         restrict: Sequence[tuple[str, list[Any]]] | None = None,
         expected: tuple[int, int] | None = None,
+        check: tuple[int, int] | None = None,
     ) -> tuple[bool, str | None]:
         """A full outer join on ``key`` for every count; (False, None) when a key matches several rows.
 
@@ -737,7 +855,9 @@ class DiffEngine:
         Large tables stored in key order are joined one key range at a time (:meth:`_key_boundaries`); the figures of
         the ranges add up to those of one join, and the samples are the same. ``restrict``: one condition (and its
         parameters) per side, new then production, that keeps the rows of the differing key buckets; the join is then
-        one join of those rows, which hold ``expected`` rows (new, production) when the key is unique.
+        one join of those rows, which hold ``expected`` rows (new, production) when the key is unique. ``check``
+        (the tables' differences in row count and content hash): the joined rows must differ by exactly as much,
+        else :class:`_Unaccounted` is raised (the restriction missed a differing row, or ``expected`` was wrong).
         """
         d = self.dialect
         new_types, old_types = new.column_types, old.column_types
@@ -751,6 +871,8 @@ class DiffEngine:
                 select.append(f"{d.compared(alias, column, types[column], other[column])} as __wap_{alias}c{i}")
             if content_hash and alias == "n":
                 select.append(f"{d.row_hash(sorted(types), alias)} as __wap_h")
+            if check is not None:
+                select.append(f"{d.row_hash(sorted(types), alias)} as __wap_{alias}rh")
             return f"(select {', '.join(select)} from {d.relation(schema, relation.name)} {alias} where {where})"
 
         # Each comparison is made once per row, in a projection over the join, and "changed" once from those:
@@ -771,6 +893,8 @@ class DiffEngine:
         ] + [d.count_if(f"__wap_changed and __wap_d{i}") for i in range(len(compared))]
         if content_hash:
             select.append(d.sum_text("__wap_h"))
+        if check is not None:
+            select += [d.sum_text("__wap_nrh"), d.sum_text("__wap_orh")]
         if restrict is not None:
             ranges = [(restrict[0], restrict[1])]
         else:
@@ -794,6 +918,10 @@ class DiffEngine:
             results.append(row)
         counts = [sum(int(row[i] or 0) for row in results) for i in range(5)]
         rows_after, rows_before = expected or (entry["rows"]["after"], entry["rows"]["before"])
+        if check is not None:
+            hashes = [sum(int(row[i] or 0) for row in results) for i in (-2, -1)]
+            if (counts[0] - counts[1], hashes[0] - hashes[1]) != check or (counts[0], counts[1]) != expected:
+                raise _Unaccounted
         if counts[0] != rows_after or counts[1] != rows_before:
             return False, None  # a key matched more than one row on the other side
         entry["rows"].update(added=counts[2], removed=counts[3], changed=counts[4])

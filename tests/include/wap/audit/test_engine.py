@@ -20,6 +20,7 @@ from typing import Any
 import duckdb
 import pytest
 
+import wap.audit.engine as engine_module
 from tests.fakesnow_support import FakesnowServer
 from wap.audit.dialect import DIALECTS, Dialect
 from wap.audit.engine import DiffEngine
@@ -96,13 +97,25 @@ class Warehouse:
         - the multiset diff by presence of row hashes on the other side, against one aggregation by row hash and a
           join of both sides' distinct rows;
         - the keyed diff by key bucket (forced on these small tables: two rows a bucket), with the join restricted to
-          the differing buckets and left whole, against the per-side pass and one join (no buckets).
+          the differing buckets (their rows, or the keys the pass named where a bucket holds one differing row, and
+          the other buckets' rows) and left whole, against the per-side pass and one join (no buckets).
         """
         plans = {
             "no buckets": {"bucket_rows": 0},
             "multiset by join": {"bucket_rows": 0, "multiset_by_hash": False},
             "multiset by aggregation": {"bucket_rows": 0, "multiset_by_presence": False},
-            "buckets, restricted join": {"bucket_rows": 2, "bucket_min_rows": 0, "joined_share": 1.0},
+            "buckets, restricted join": {
+                "bucket_rows": 2,
+                "bucket_min_rows": 0,
+                "joined_share": 1.0,
+                "decode_buckets": "never",
+            },
+            "buckets, restricted join, rows named": {
+                "bucket_rows": 2,
+                "bucket_min_rows": 0,
+                "joined_share": 1.0,
+                "decode_buckets": "always",
+            },
             "buckets, whole join": {"bucket_rows": 2, "bucket_min_rows": 0, "joined_share": 0.0},
         }
         reports = {
@@ -1156,7 +1169,8 @@ def test_a_duplicate_key_in_an_unchanged_bucket_is_not_looked_for(wh: Warehouse)
     ("changed_every", "expected"),
     [
         pytest.param(1, "whole, after the probe", id="changes-everywhere"),
-        pytest.param(500, "restricted", id="few-changes"),
+        # one changed row in each of 4 buckets, 1 of them in the probe's slice: the pass names them
+        pytest.param(500, "restricted, 4 buckets by key", id="few-changes"),
     ],
 )
 @pytest.mark.parametrize("duplicate", [False, True], ids=["unique", "duplicate-key"])
@@ -1175,11 +1189,59 @@ def test_a_probe_of_the_middle_buckets_goes_straight_to_the_whole_join(
     how = engine.bucket_stats["t"][2]
     if wh.dialect.name == "snowflake":
         assert how in ("restricted", "whole")
-    elif not (duplicate and expected == "restricted"):
+    elif not (duplicate and expected.startswith("restricted")):
         assert how == expected
     plain = DiffEngine(wh.query, wh.dialect, WRITE, PROD, keys={"t": ["id"]}, bucket_rows=0).diff()
-    if not duplicate or how != "restricted":
+    if not duplicate or not how.startswith("restricted"):
         assert [entry] == plain
+
+
+def _named_rows_pair(wh: Warehouse) -> list[Row]:
+    """2,000 keyed rows in key order, 10 a bucket: one row changed, one added and one removed, each alone in its
+    bucket; two rows changed in one bucket; a row changed in the probe's slice (buckets 80-239)."""
+    columns = [("id", "INTEGER"), ("v", "INTEGER"), ("s", "VARCHAR")]
+    old = [(i, i, f"s{i}") for i in range(0, 2000, 2)] + [(1995, 0, "gone")]
+    new = {row[0]: row for row in old if row[0] != 1995}
+    new[20] = (20, -1, "s20")  # changed, alone in bucket 1
+    new[51] = (51, 5, "new")  # added, alone in bucket 2 (keys 50-59: 50 52 .. 58, now 51 too)
+    new[300] = (300, 300, "t300")  # changed, alone
+    new[1000] = (1000, 7, "s1000")  # changed: in the probe's slice
+    new[1500], new[1502] = (1500, 0, "s1500"), (1502, 0, "s1502")  # two changed rows in one bucket
+    wh.pair("t", columns, sorted(new.values()), sorted(old))
+    return sorted(new.values())
+
+
+def test_the_bucket_pass_names_a_bucket_s_one_differing_row(wh: Warehouse) -> None:
+    """Where a differing bucket holds one differing row (added, removed or changed), the bucket pass names its
+    key, and the restricted join reads those keys' rows and the other differing buckets' rows: the report is the
+    one join's."""
+    _named_rows_pair(wh)
+    engine = bucket_engine(wh, {"t": ["id"]}, decode_buckets="always")
+    (entry,) = engine.diff()
+    plain = DiffEngine(wh.query, wh.dialect, WRITE, PROD, keys={"t": ["id"]}, bucket_rows=0).diff()
+    assert [entry] == plain
+    assert (entry["rows"]["added"], entry["rows"]["removed"], entry["rows"]["changed"]) == (1, 1, 5)
+    assert engine.bucket_stats["t"] == (100, 6, "restricted, 5 buckets by key")
+
+
+def test_a_wrongly_named_row_leaves_the_join_to_the_differing_buckets(
+    wh: Warehouse, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A bucket's sums can name a key by chance when the bucket holds several differing rows: the joined rows then
+    do not account for the whole change, and the join of every differing bucket's rows decides."""
+    _named_rows_pair(wh)
+    real = engine_module._decoded
+
+    def wrong(plan: Any, item: Any) -> Any:
+        named = real(plan, item)
+        return None if named is None else (named[0] + 2, *named[1:])  # another key of the same bucket
+
+    monkeypatch.setattr(engine_module, "_decoded", wrong)
+    engine = bucket_engine(wh, {"t": ["id"]}, decode_buckets="always")
+    (entry,) = engine.diff()
+    plain = DiffEngine(wh.query, wh.dialect, WRITE, PROD, keys={"t": ["id"]}, bucket_rows=0).diff()
+    assert [entry] == plain
+    assert engine.bucket_stats["t"] == (100, 6, "restricted")
 
 
 def test_unchanged_relations_cost_a_constant_number_of_statements(wh: Warehouse) -> None:
