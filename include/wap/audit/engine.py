@@ -552,7 +552,8 @@ class DiffEngine:
                 decoded[int(item["b"])] = named
         if not decoded:
             return None
-        rest = sorted(int(item["b"]) for item in listed if int(item["b"]) not in decoded)
+        in_rest = [item for item in listed if int(item["b"]) not in decoded]
+        rest = sorted(int(item["b"]) for item in in_rest)
         keys = sorted(k for k, _, _ in decoded.values())
         restrict = []
         for alias in ("n", "o"):
@@ -561,7 +562,6 @@ class DiffEngine:
                 buckets_condition, bucket_params = self._bucket_filter(plan, alias, key, rest)
                 condition, params = f"({condition} or {buckets_condition})", params + bucket_params
             restrict.append((condition, params))
-        in_rest = [item for item in listed if int(item["b"]) not in decoded]
         expected = (
             sum(n for _, n, _ in decoded.values()) + sum(int(item["n"]) for item in in_rest),
             sum(o for _, _, o in decoded.values()) + sum(int(item["o"]) for item in in_rest),
@@ -1188,14 +1188,8 @@ class DiffEngine:
 
     def _rows_by_locator(self, schema: str, relation: Relation, shared: list[str], locators: list[int]) -> list[Any]:
         """The rows (over ``shared``) at ``locators`` (DuckDB row ids of a table), in the order of ``locators``."""
-        d = self.dialect
-        literals = ", ".join(str(value) for value in locators)  # integers this engine read: no text from outside
-        sql = (
-            f"select {d.row_locator}, {d.row_json('t', shared)} from {d.relation(schema, relation.name)} t "
-            f"where {d.row_locator} in ({literals})"
-        )
-        found = {int(locator): _sample_item(row_json) for locator, row_json in self.query(sql, [])}
-        return _in_order([found[value] for value in locators if value in found], shared)
+        assert self.dialect.row_locator is not None
+        return self._rows_where(schema, relation, shared, self.dialect.row_locator, locators)
 
     def _multiset_by_aggregation(self, entry: dict[str, Any], new: Relation, old: Relation, shared: list[str]) -> None:
         """The multiset diff as one aggregation of both sides by row hash.
@@ -1234,15 +1228,21 @@ class DiffEngine:
 
     def _rows_by_hash(self, schema: str, relation: Relation, shared: list[str], hashes: list[Any]) -> list[Any]:
         """The rows (over ``shared``) whose row hash is one of ``hashes``, one per hash, in the order of ``hashes``."""
-        if not hashes:
+        h = self.dialect.row_hash(sorted(shared), "t")
+        return self._rows_where(schema, relation, shared, h, [int(value) for value in hashes])
+
+    def _rows_where(
+        self, schema: str, relation: Relation, shared: list[str], expression: str, wanted: list[int]
+    ) -> list[Any]:
+        """The rows (over ``shared``) whose integer ``expression`` (over alias ``t``) is one of ``wanted``, one per
+        value, in the order of ``wanted``."""
+        if not wanted:
             return []
         d = self.dialect
-        h = d.row_hash(sorted(shared), "t")
-        wanted = [int(value) for value in hashes]
         literals = ", ".join(str(value) for value in wanted)  # integers this engine read: no text from outside
         sql = (
-            f"select cast({h} as varchar), {d.row_json('t', shared)} from {d.relation(schema, relation.name)} t "
-            f"where {h} in ({literals})"
+            f"select cast({expression} as varchar), {d.row_json('t', shared)} from {d.relation(schema, relation.name)} "
+            f"t where {expression} in ({literals})"
         )
         found: dict[int, Any] = {}
         for value, row_json in self.query(sql, []):
