@@ -31,7 +31,8 @@ BUCKET_ROWS = 1_000
 MAX_BUCKETS = 10_000
 
 #: Tables below this size are diffed as before (the per-side pass, then one join if they differ): the bucket pass
-#: would save nothing worth its statement.
+#: would save nothing worth its statement. Two tables the catalog counts below it get no table figures either
+#: (``DiffEngine._reads_figures``).
 MIN_ROWS = 100_000
 
 #: The share of buckets above which the join is not restricted to the differing buckets: most rows are joined

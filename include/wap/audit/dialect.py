@@ -39,13 +39,17 @@ class Dialect:
         return f"{quote(schema)}.{quote(table)}"
 
     def catalog(self, schemas: Sequence[str]) -> tuple[str, list[str]]:
-        """Relations and their columns in ``schemas`` (case-insensitive): schema, name, kind, column, type."""
+        """Relations and their columns in ``schemas`` (case-insensitive): schema, name, kind, column, type, and the
+        table's row count as the catalog keeps it (NULL for a view). DuckDB's ``estimated_size`` counts a table's
+        rows, deleted ones too until they are vacuumed: never fewer than it holds."""
         marks = ", ".join(self.placeholder for _ in schemas)
         sql = (
-            "select t.table_schema, t.table_name, t.table_type, c.column_name, c.data_type "
+            "select t.table_schema, t.table_name, t.table_type, c.column_name, c.data_type, d.estimated_size "
             "from information_schema.tables t join information_schema.columns c "
             "on c.table_catalog = t.table_catalog and c.table_schema = t.table_schema "
             "and c.table_name = t.table_name "
+            "left join duckdb_tables() d on d.database_name = t.table_catalog and d.schema_name = t.table_schema "
+            "and d.table_name = t.table_name "
             f"where t.table_catalog = current_database() and lower(t.table_schema) in ({marks}) "
             "order by t.table_schema, t.table_name, c.ordinal_position"
         )
@@ -178,6 +182,13 @@ class Dialect:
         """The exact sum of 64-bit hashes (kept as a number, to be summed again)."""
         return f"sum({expression})"
 
+    def grouping_settings(self, groups: int) -> list[str]:
+        """Statements that let this session group up to ``groups`` buckets in a perfect hash table (an array
+        indexed by the bucket number, where the bucket expression's statistics bound it): DuckDB does so only
+        below 2^12 groups by default, and 10,000 buckets of 10M rows then cost 1.47x the floor to group in a hash
+        table, 1.32x in an array (rows stored in no order: 1.50x, 1.41x)."""
+        return [f"set perfect_ht_threshold = {min(16, max(12, groups.bit_length()))}"]
+
     def decoding_sums(self, key: str, row_hash: str) -> list[str]:
         """The sums per key bucket that name a bucket's one differing row (:mod:`wap.audit.buckets`): of the
         integer ``key`` times the low 16 bits of ``row_hash``, and of those bits. BIGINT products (the caller keeps
@@ -270,6 +281,10 @@ class SnowflakeDialect(Dialect):
         """NUMBER(38,0) holds the exact sum (:meth:`sum_text`)."""
         return f"sum(to_number({expression}))"
 
+    def grouping_settings(self, groups: int) -> list[str]:
+        """None: Snowflake plans its aggregations itself."""
+        return []
+
     def decoding_sums(self, key: str, row_hash: str) -> list[str]:
         """As DuckDB's, in NUMBER(38,0), with ``MOD(hash, 65536)`` for the low bits (-65535 to 65535 for a signed
         hash; any function of the row hash names the row as well; fakesnow's hash is a DECIMAL, which ``BITAND``
@@ -288,13 +303,15 @@ class SnowflakeDialect(Dialect):
         """As the base query, with NUMBER columns typed ``NUMBER(p,s)`` so that a precision or scale change shows.
 
         Views are looked up in ``information_schema.views`` too: on Snowflake ``information_schema.tables`` lists
-        them already (``coalesce`` keeps its ``table_type``), fakesnow lists only tables there.
+        them already (``coalesce`` keeps its ``table_type``), fakesnow lists only tables there. A table's
+        ``row_count`` is exact (micro-partition metadata); a view has none.
         """
         marks = ", ".join(self.placeholder for _ in schemas)
         sql = (
             "select c.table_schema, c.table_name, coalesce(t.table_type, case when v.table_name is not null "
             "then 'VIEW' end), c.column_name, case when c.data_type = 'NUMBER' then 'NUMBER(' || "
-            "to_varchar(c.numeric_precision) || ',' || to_varchar(c.numeric_scale) || ')' else c.data_type end "
+            "to_varchar(c.numeric_precision) || ',' || to_varchar(c.numeric_scale) || ')' else c.data_type end, "
+            "case when v.table_name is null then t.row_count end "
             "from information_schema.columns c "
             f"left join information_schema.tables t on {self._same_relation('t', 'c')} "
             f"left join information_schema.views v on {self._same_relation('v', 'c')} "

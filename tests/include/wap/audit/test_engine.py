@@ -23,7 +23,7 @@ import pytest
 import wap.audit.engine as engine_module
 from tests.fakesnow_support import FakesnowServer
 from wap.audit.dialect import DIALECTS, Dialect
-from wap.audit.engine import DiffEngine
+from wap.audit.engine import DiffEngine, read_catalog
 from wap.warehouse.snowflake import fetch_all
 
 WRITE, PROD = "develop_dwh", "dwh"
@@ -94,6 +94,8 @@ class Warehouse:
     def diff(self, keys: dict[str, list[str]] | None = None, sample_rows: int = 5) -> dict[str, dict[str, Any]]:
         """The report's entries; every case runs each plan, which must all give the very same report:
 
+        - the table figures (metadata) read first, as for large tables, against the per-side pass first, as for
+          tables the catalog counts as small (these);
         - the multiset diff by presence of row hashes on the other side, against one aggregation by row hash and a
           join of both sides' distinct rows;
         - the keyed diff by key bucket (forced on these small tables: two rows a bucket), with the join restricted to
@@ -102,6 +104,7 @@ class Warehouse:
         """
         plans = {
             "no buckets": {"bucket_rows": 0},
+            "no buckets, table figures first": {"bucket_rows": 0, "bucket_min_rows": 0},
             "multiset by join": {"bucket_rows": 0, "multiset_by_hash": False},
             "multiset by aggregation": {"bucket_rows": 0, "multiset_by_presence": False},
             "buckets, restricted join": {
@@ -1269,9 +1272,28 @@ def test_unchanged_relations_cost_a_constant_number_of_statements(wh: Warehouse)
         assert all(entry["periods"] and entry["periods"][0]["counts"] for entry in entries)
         return len(wh.statements)
 
-    # the catalog; the table figures in two shapes of row (keyed tables read their key's range too); the per-side
-    # pass; the periods
-    assert statements(3) == statements(30) == 5
+    # the catalog (whose row counts tell that these tables are small: no table figures); the per-side pass; the
+    # periods
+    assert statements(3) == statements(30) == 3
+
+
+def test_small_tables_are_compared_without_their_table_figures(wh: Warehouse) -> None:
+    """Two small keyed tables whose counts differ: the catalog's row counts tell they are small, so no statement
+    reads their table figures (the per-side pass gives the counts); the report is the one made from the figures
+    (as for tables of ``bucket_min_rows`` rows or more, here 0)."""
+    columns = [("id", "INTEGER"), ("v", "INTEGER"), ("d", "DATE")]
+    old = [(i, i, date(2024, 1 + i % 12, 1)) for i in range(50)]
+    wh.pair("t", columns, [*old[:40], (60, 6, date(2025, 3, 1))], old)
+    wh.statements.clear()
+    (entry,) = DiffEngine(wh.query, wh.dialect, WRITE, PROD, keys={"t": ["id"]}).diff()
+    figures = "count(*) as __wap_v0, min("  # a row of count, min and max: the table figures' shape
+    assert wh.statements and not [sql for sql in wh.statements if figures in sql]
+    rows = entry["rows"]
+    assert (rows["before"], rows["after"], rows["added"], rows["removed"], rows["changed"]) == (50, 41, 1, 10, 0)
+    figures_first = DiffEngine(wh.query, wh.dialect, WRITE, PROD, keys={"t": ["id"]}, bucket_rows=0, bucket_min_rows=0)
+    wh.statements.clear()
+    assert [entry] == figures_first.diff()
+    assert [sql for sql in wh.statements if figures in sql]
 
 
 @pytest.mark.parametrize(
@@ -1296,3 +1318,28 @@ def test_a_sample_of_keys_tells_a_rewrite_from_a_days_load(wh: Warehouse, change
     assert engine.bucket_stats["t"][2] == expected
     assert entry["rows"]["added"] == 20
     assert [entry] == DiffEngine(wh.query, wh.dialect, WRITE, PROD, keys={"t": ["id"]}, bucket_rows=0).diff()
+
+
+def test_the_catalog_counts_a_table_s_rows_and_not_a_view_s(wh: Warehouse) -> None:
+    """The row counts the catalog keeps (a plan's hint): a table's rows, none for a view."""
+    columns = [("id", "INTEGER")]
+    wh.pair("t", columns, [(i,) for i in range(7)], [(1,)])
+    wh.run(f"create view {wh.rel(WRITE, 'v')} as select * from {wh.rel(WRITE, 't')}")
+    catalog = read_catalog(wh.query, wh.dialect, [WRITE, PROD])
+    assert (catalog[WRITE]["t"].rows, catalog[PROD]["t"].rows, catalog[WRITE]["v"].rows) == (7, 1, None)
+    assert catalog[WRITE]["v"].kind == "view"
+
+
+def test_the_session_groups_buckets_in_an_array_once(wh: Warehouse) -> None:
+    """DuckDB: one statement, before the first bucket pass, lets the session group every bucket in a perfect hash
+    table (Snowflake: none); two bucketed relations send it once, and the reports are the per-side pass's."""
+    columns = [("id", "INTEGER"), ("v", "INTEGER")]
+    for name in ("a", "b"):
+        wh.pair(name, columns, [(i, i if i != 5 else -1) for i in range(40)], [(i, i) for i in range(40)])
+    wh.statements.clear()
+    entries = bucket_engine(wh, {"a": ["id"], "b": ["id"]}).diff()
+    settings = [sql for sql in wh.statements if "perfect_ht_threshold" in sql]
+    assert settings == (["set perfect_ht_threshold = 14"] if wh.dialect is DIALECTS["duckdb"] else [])
+    assert [entry["rows"]["changed"] for entry in entries] == [1, 1]
+    plain = DiffEngine(wh.query, wh.dialect, WRITE, PROD, keys={"a": ["id"], "b": ["id"]}, bucket_rows=0).diff()
+    assert entries == plain
