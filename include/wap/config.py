@@ -28,6 +28,9 @@ _DURATION = re.compile(r"\A(\d+)\s*([smhd]?)\Z")
 _DURATION_UNITS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}
 # A Snowflake account identifier as connections spell it: `myorg-myaccount`, `xy12345.eu-west-1.aws`.
 _ACCOUNT = re.compile(r"\A[A-Za-z0-9][A-Za-z0-9_.-]{0,254}\Z")
+#: The policy file's name in the dbt project (``WAP_POLICY_FILE`` overrides it; ``none`` turns the policy off).
+POLICY_FILE = "wap_policy.yml"
+_NO_POLICY = ("none", "off")
 _BOOLEANS = {"true": True, "yes": True, "1": True, "on": True, "false": False, "no": False, "0": False, "off": False}
 
 
@@ -98,6 +101,9 @@ class WapConfig:
     write_mode: str = "one_build"
     announce_unchanged: bool = False
     snowflake_account: str | None = None
+    policy_file: str | None = None
+    history_schema: str = "wap_history"
+    history_cycles: int = 60
 
     def __post_init__(self) -> None:
         if self.warehouse not in WAREHOUSES:
@@ -133,6 +139,14 @@ class WapConfig:
                 f"WAP_SNOWFLAKE_ACCOUNT={self.snowflake_account!r} is not a Snowflake account identifier: use the "
                 "account of the Snowflake connection, e.g. 'myorg-myaccount' (letters, digits, '-', '_', '.')"
             )
+        validate_identifier(self.history_schema, "WAP_HISTORY_SCHEMA")
+        if self.history_schema.lower() in (self.write_schema.lower(), self.prod_schema.lower()):
+            raise ConfigError(
+                f"WAP_HISTORY_SCHEMA={self.history_schema!r} is one of the swapped schemas: the audit history must "
+                "live outside the write schema and production, which every publish swaps"
+            )
+        if not 1 <= self.history_cycles <= 10_000:
+            raise ConfigError(f"WAP_HISTORY_CYCLES={self.history_cycles!r} must be a whole number from 1 to 10000")
         if self.review_timeout <= timedelta(0):
             raise ConfigError(f"WAP_REVIEW_TIMEOUT={self.review_timeout!r} must be positive")
 
@@ -140,6 +154,16 @@ class WapConfig:
     def approval_variable(self) -> str:
         """The approval Variable of this DAG, ``wap_approval__<dag_id>``."""
         return approval_variable_name(self.dag_id)
+
+    @property
+    def policy_path(self) -> Path | None:
+        """The review policy's file (it may not exist: then every cycle waits for a reviewer); None when
+        ``WAP_POLICY_FILE=none`` turns the policy off. A relative path is in the dbt project."""
+        if self.policy_file is None:
+            return self.dbt_project_dir / POLICY_FILE
+        if self.policy_file.lower() in _NO_POLICY:
+            return None
+        return self.dbt_project_dir / Path(self.policy_file).expanduser()
 
     @property
     def warehouse_conn_id(self) -> str:
@@ -182,6 +206,8 @@ def load_config(env: Mapping[str, str] | None = None) -> WapConfig:
         ("grants_on_swap", "WAP_GRANTS_ON_SWAP"),
         ("write_mode", "WAP_WRITE_MODE"),
         ("snowflake_account", "WAP_SNOWFLAKE_ACCOUNT"),
+        ("policy_file", "WAP_POLICY_FILE"),
+        ("history_schema", "WAP_HISTORY_SCHEMA"),
     ):
         value = _get(env, var)
         if value is not None:
@@ -199,6 +225,11 @@ def load_config(env: Mapping[str, str] | None = None) -> WapConfig:
         if not samples.isdigit():
             raise ConfigError(f"WAP_SAMPLE_ROWS={samples!r} must be a whole number from 0 to 100")
         values["sample_rows"] = int(samples)
+    cycles = _get(env, "WAP_HISTORY_CYCLES")
+    if cycles is not None:
+        if not cycles.isdigit():
+            raise ConfigError(f"WAP_HISTORY_CYCLES={cycles!r} must be a whole number from 1 to 10000")
+        values["history_cycles"] = int(cycles)
     timeout = _get(env, "WAP_REVIEW_TIMEOUT")
     if timeout is not None:
         values["review_timeout"] = parse_duration(timeout, "WAP_REVIEW_TIMEOUT")

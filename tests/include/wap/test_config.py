@@ -123,6 +123,10 @@ BAD_VALUES = [
     ({"WAP_SAMPLE_ROWS": "101"}, "WAP_SAMPLE_ROWS=101 must be a whole number from 0 to 100"),
     ({"WAP_ANNOUNCE_UNCHANGED": "sometimes"}, "WAP_ANNOUNCE_UNCHANGED='sometimes' must be true or false"),
     ({"WAP_SNOWFLAKE_ACCOUNT": "my org/acct"}, "WAP_SNOWFLAKE_ACCOUNT='my org/acct' is not a Snowflake account"),
+    ({"WAP_HISTORY_SCHEMA": "wap-history"}, "WAP_HISTORY_SCHEMA='wap-history' is not a valid SQL identifier"),
+    ({"WAP_HISTORY_SCHEMA": "DWH"}, "WAP_HISTORY_SCHEMA='DWH' is one of the swapped schemas"),
+    ({"WAP_HISTORY_CYCLES": "0"}, "WAP_HISTORY_CYCLES=0 must be a whole number from 1 to 10000"),
+    ({"WAP_HISTORY_CYCLES": "a month"}, "WAP_HISTORY_CYCLES='a month' must be a whole number from 1 to 10000"),
 ]
 
 
@@ -212,3 +216,13 @@ def test_numbers_and_durations_from_the_environment() -> None:
         timedelta(seconds=2),
         "copy",
     )
+
+
+def test_policy_file_is_in_the_dbt_project_and_can_be_turned_off(tmp_path: Path) -> None:
+    project = {"WAP_DBT_PROJECT_DIR": str(tmp_path)}
+    assert load_config(project).policy_path == tmp_path / "wap_policy.yml"
+    assert load_config({**project, "WAP_POLICY_FILE": "policies/daily.yml"}).policy_path == (
+        tmp_path / "policies" / "daily.yml"
+    )
+    assert load_config({**project, "WAP_POLICY_FILE": str(tmp_path / "abs.yml")}).policy_path == tmp_path / "abs.yml"
+    assert load_config({**project, "WAP_POLICY_FILE": "None"}).policy_path is None
