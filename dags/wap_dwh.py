@@ -23,6 +23,12 @@ records the run, the review id and each relation's count and content hash.
 `approve <review_id>`; `reject <review_id>` or the timeout skips it, and nothing is published. Any other
 value is logged and ignored.
 
+**Review policy** (optional, `wap_policy.yml` in the dbt project, validated when this file is imported): when every
+rule holds for the report (for example no relation or column removed, no failed or warned test, rows removed and
+changed within limits, rows added within the range of the recent published cycles), the audit approves the review
+itself, as a person would, recorded as decided by `policy`; otherwise the review waits for a person and names the
+rules that failed. Each audit's figures per relation are kept in the audit history table, outside both schemas.
+
 **Publish**: right before the swap, guards check that the write schema still holds the audited build of this
 run and the approved review, and that production does not already hold this run (a retry is a no-op);
 then the schemas are swapped (embedded warehouse: an atomic emulation in one transaction). Each relation the
@@ -44,12 +50,15 @@ from wap.approval.sensor import AwaitApprovalSensor
 from wap.config import load_config
 from wap.dag_defaults import START_DATE, default_args
 from wap.dbt import cosmos as dbt_config
+from wap.policy import load_policy
 from wap.publish.assets import published_alias
 from wap.publish.operator import SnowflakePublishOperator
 from wap.slack.callbacks import on_published, on_rejected, on_review_opened
 from wap.write.group import one_build_group, producer_task_id
 
 config = load_config()
+# A bad policy file is an import error naming the file and the place; the audit reads it again when it runs.
+policy = load_policy(config.policy_path) if config.policy_path is not None else None
 
 with DAG(
     dag_id="wap_dwh",
@@ -57,7 +66,7 @@ with DAG(
     start_date=START_DATE,
     catchup=False,
     max_active_runs=1,
-    tags=["wap", "dbt", config.warehouse],
+    tags=["wap", "dbt", config.warehouse] + (["review-policy"] if policy is not None else []),
     default_args=default_args(),
     doc_md=__doc__,
 ) as dag:
@@ -97,7 +106,7 @@ with DAG(
         approval_variable=config.approval_variable,
         review_timeout=config.review_timeout,
         poke_interval=config.approval_poke_interval.total_seconds(),
-        on_skipped_callback=on_rejected(),
+        on_skipped_callback=[on_rejected(), tasks.review_closed],
     )
 
     # The relations a publish announces are known when it runs: its events go through the alias (an outlet);

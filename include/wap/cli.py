@@ -8,9 +8,13 @@ import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from wap.config import PROJECT_DIR, WapError, load_config
 from wap.local.landing import FIRST_YEAR, LAST_YEAR, PRODUCTION_THROUGH
+
+if TYPE_CHECKING:
+    from wap.approval.reviews import Review
 
 
 def _settings_apply(args: argparse.Namespace) -> int:
@@ -31,8 +35,10 @@ def _landing_load(args: argparse.Namespace) -> int:
     config = load_config()
     if config.warehouse != "duckdb":
         raise WapError("the demo landing data is for the embedded warehouse only (WAP_WAREHOUSE=duckdb)")
-    written = load_landing(DuckDBWarehouse(config), generate_rows(args.first, args.through))
-    print(f"Loaded {written} landing rows for {args.first}..{args.through} into {config.duckdb_path}")
+    rows = generate_rows(args.first, args.through, without_regions=args.without_region or ())
+    written = load_landing(DuckDBWarehouse(config), rows)
+    left_out = f" without {', '.join(args.without_region)}" if args.without_region else ""
+    print(f"Loaded {written} landing rows for {args.first}..{args.through}{left_out} into {config.duckdb_path}")
     return 0
 
 
@@ -148,7 +154,47 @@ def _status(args: argparse.Namespace) -> int:
             f"  to publish: wap approve {review.review_id}   (or: airflow variables set "
             f"{config.approval_variable} 'approve {review.review_id}')"
         )
+    for line in _policy_lines(review):
+        print(line)
     return 0
+
+
+def _policy_lines(review: Review) -> list[str]:
+    """The review policy's verdict and, per relation, this cycle beside the recent ones (``wap status``)."""
+    from wap.ui.series import relation_series, sparkline
+
+    policy = review.policy or {}
+    verdict = policy.get("verdict")
+    lines = []
+    if verdict and verdict.get("publish"):
+        lines.append(f"  review policy ({verdict['source']}): published by policy, every rule held:")
+        lines += [f"    held: {rule['rule']}: {rule['detail']}" for rule in verdict.get("rules") or []]
+    elif verdict:
+        lines.append(f"  review policy ({verdict['source']}): waits for a reviewer")
+        if verdict.get("error"):
+            lines.append(f"    {verdict['error']}")
+        lines += [
+            f"    {'held' if rule['held'] else 'FAILED'}: {rule['rule']}: {rule['detail']}"
+            for rule in verdict.get("rules") or []
+        ]
+    elif policy:
+        lines.append("  review policy: none (every cycle waits for a reviewer)")
+    history = policy.get("history") or {}
+    cycles = history.get("cycles") or []
+    relations = [entry["name"] for entry in (review.report or {}).get("relations") or []]
+    if len(cycles) >= 2 and relations:
+        lines.append(
+            f"  the last {len(cycles) - 1} cycles and this one (oldest first), rows added / removed / changed:"
+        )
+        width = max(len(name) for name in relations)
+        for name in relations:
+            series = relation_series(history, name) or {}
+            now = [(series.get(figure) or [None])[-1] for figure in ("added", "removed", "changed")]
+            shown = "  ".join(f"{sparkline(series.get(figure) or [])}" for figure in ("added", "removed", "changed"))
+            figures = " / ".join("-" if value is None else f"{value:,}" for value in now)
+            lines.append(f"    {name:<{width}}  {shown}  now {figures}")
+            lines += [f"    {'':<{width}}  unusual: {flag}" for flag in (policy.get("unusual") or {}).get(name, [])]
+    return lines
 
 
 def _decide(args: argparse.Namespace) -> int:
@@ -178,6 +224,9 @@ def build_parser() -> argparse.ArgumentParser:
     load = landing_commands.add_parser("load", help="load (or reload) the demo landing data for a range of years")
     load.add_argument("--from", dest="first", type=int, default=FIRST_YEAR)
     load.add_argument("--through", type=int, default=LAST_YEAR)
+    load.add_argument(
+        "--without-region", action="append", metavar="REGION", help="leave out a region's rows (repeatable)"
+    )
     load.set_defaults(handler=_landing_load)
 
     dbt = commands.add_parser("dbt", help="the dbt project (WAP_DBT_PROJECT_DIR)")

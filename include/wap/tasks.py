@@ -2,15 +2,24 @@
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Sequence
-from typing import Any
+from datetime import datetime, timezone
+from typing import TYPE_CHECKING, Any
 
 from wap import failpoints
+from wap.approval.protocol import POLICY_USER, POLICY_XCOM_KEY
 from wap.config import load_config
 from wap.dbt.results import XCOM_KEY, collect
 
+if TYPE_CHECKING:
+    from wap.config import WapConfig
+
 log = logging.getLogger(__name__)
+
+#: How many earlier cycles the review page and ``wap status`` show beside this one.
+SHOWN_CYCLES = 14
 
 
 def preflight() -> dict[str, str]:
@@ -81,8 +90,113 @@ def audit(
     else:
         dbt_tests = collect((task_id, ti.xcom_pull(task_ids=task_id, key=XCOM_KEY)) for task_id in test_task_ids)
     report = run_audit(config, run_id=run_id, dbt_tests=dbt_tests)
+    review = policy_review(config, report, run_id=run_id)
+    ti.xcom_push(key=POLICY_XCOM_KEY, value=review)
     open_review(config.approval_variable, report["review_id"], run_id)
+    verdict = review["verdict"]
+    if verdict is not None and verdict["publish"]:
+        approve_by_policy(config, report["review_id"], run_id, verdict)
+    elif verdict is not None:
+        log.info("Review policy %s: the review waits for a person; failed: %s", verdict["source"], verdict["failed"])
     return report
+
+
+def policy_review(config: WapConfig, report: dict[str, Any], *, run_id: str) -> dict[str, Any]:
+    """The review policy's verdict on ``report`` against the recent published cycles, then this cycle recorded in
+    the audit history; with the recent cycles for reviewers (the ``policy`` XCom of the audit).
+
+    Never raises for the policy's or the history's sake: a policy that cannot be read or a history that cannot be
+    reached gives a verdict that does not publish (a person reviews, as without a policy), with the reason.
+    """
+    from wap.config import WapError
+    from wap.history import cycle_rows, display_series
+    from wap.history.outcome import history_of
+    from wap.policy import evaluate, load_policy
+
+    path = config.policy_path
+    policy, error = None, None
+    try:
+        policy = load_policy(path) if path is not None else None
+    except WapError as problem:  # edited since the DAG was imported: a person decides
+        error = str(problem)
+    recent_range = policy.rows_added_in_recent_range if policy is not None else None
+    window = recent_range.cycles if recent_range is not None else SHOWN_CYCLES
+    history = history_of(config)
+    try:  # the recent cycles to show, and the published ones the policy's range is taken over
+        shown = history.recent(config.dag_id, cycles=SHOWN_CYCLES, exclude_run_id=run_id)
+        published = history.recent(config.dag_id, cycles=window, exclude_run_id=run_id, outcomes=["published"])
+    except Exception as problem:  # any driver's error: the review opens without history
+        log.warning("Cannot read the audit history %s.audit_history: %s", config.history_schema, problem)
+        shown, published = [], []
+        if policy is not None:
+            error = f"the audit history could not be read: {problem}"
+    verdict = None
+    if error is not None:
+        verdict = {"publish": False, "source": str(path), "rules": [], "held": [], "failed": [], "error": error}
+    elif policy is not None:
+        verdict = evaluate(policy, report, published)
+    rows = cycle_rows(report, review_id=report["review_id"], audited_at=datetime.now(timezone.utc))
+    try:
+        history.record_audit(rows)
+    except Exception as problem:
+        log.warning("Cannot record this audit in %s.audit_history: %s", config.history_schema, problem)
+    names = [entry["name"] for entry in report["relations"]]
+    return {
+        "verdict": verdict,
+        "policy_file": str(path) if path is not None else None,
+        "history": display_series([*rows, *shown], names, cycles=SHOWN_CYCLES + 1),
+        "unusual": unusual_figures(report, published, cycles=recent_range.cycles if recent_range else SHOWN_CYCLES),
+    }
+
+
+def unusual_figures(report: dict[str, Any], recent: Sequence[dict[str, Any]], *, cycles: int) -> dict[str, list[str]]:
+    """Per relation, this cycle's rows added, removed or changed that lie outside their range over the recent
+    published cycles (what a reviewer should look at first)."""
+    from wap.policy import recent_range
+
+    unusual: dict[str, list[str]] = {}
+    for entry in report["relations"]:
+        if entry["status"] in ("added", "removed"):
+            continue
+        for figure in ("added", "removed", "changed"):
+            value = (entry.get("rows") or {}).get(figure)
+            seen = recent_range(recent, entry["name"], f"rows_{figure}", cycles)
+            if value is None or seen is None:
+                continue
+            low, high, count = seen
+            if not low <= value <= high:
+                unusual.setdefault(entry["name"], []).append(
+                    f"{value:,} rows {figure}, outside {low:,}-{high:,} of the last {count} published cycle"
+                    + ("s" if count != 1 else "")
+                )
+    return unusual
+
+
+def approve_by_policy(config: WapConfig, review_id: str, run_id: str, verdict: dict[str, Any]) -> None:
+    """Every rule of the review policy held: approve the review the way a person does (``approve <review_id>`` in
+    the approval Variable, who decided in ``<variable>__by``), so the same sensor and the same publish guards
+    follow. The history records the decision."""
+    from airflow.sdk import Variable
+
+    from wap.approval.protocol import decided_by_variable, value_for
+    from wap.history.outcome import record_outcome
+
+    record = {
+        "review_id": review_id,
+        "verb": "approve",
+        "user": POLICY_USER,
+        "via": f"policy {verdict['source']}",
+        "at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "rules": verdict["held"],
+    }
+    Variable.set(decided_by_variable(config.approval_variable), json.dumps(record))
+    Variable.set(
+        config.approval_variable,
+        value_for("approve", review_id),
+        description=f"approve by policy ({verdict['source']}): every rule held",
+    )
+    log.info("Review %s approved by policy %s: every rule held (%s)", review_id, verdict["source"], verdict["held"])
+    record_outcome(config, run_id, "approved", decided_by=POLICY_USER, rules=verdict["held"])
 
 
 def open_review(variable: str, review_id: str, run_id: str) -> None:
@@ -96,6 +210,16 @@ def open_review(variable: str, review_id: str, run_id: str) -> None:
     log.info("Review %s is open: set Variable %s to 'approve %s' to publish", review_id, variable, review_id)
 
 
+def review_closed(context: Any) -> None:
+    """``await_approval``'s skip (a reject or the timeout): the audit history records the cycle not published, and
+    who rejected it. Best effort: the next audit closes an unrecorded review the same way."""
+    from wap.approval.protocol import APPROVAL_TASK_ID, DECISION_XCOM_KEY
+    from wap.history.outcome import record_outcome
+
+    decision = context["ti"].xcom_pull(task_ids=APPROVAL_TASK_ID, key=DECISION_XCOM_KEY) or {}
+    record_outcome(load_config(), context["run_id"], "not published", decided_by=decision.get("decided_by"))
+
+
 def publish(ti: Any, run_id: str, dag_run: Any, outlet_events: Any, inlet_events: Any) -> dict[str, Any]:
     """Publish on the embedded warehouse: swap the write schema with production, for the review
     ``await_approval`` approved. (Snowflake's publish task is :class:`~wap.publish.operator.SnowflakePublishOperator`.)
@@ -105,6 +229,7 @@ def publish(ti: Any, run_id: str, dag_run: Any, outlet_events: Any, inlet_events
     (:mod:`wap.publish.assets`): once per publish, whichever try announces it.
     """
     from wap.approval.protocol import AUDIT_TASK_ID, DECISION_XCOM_KEY, approved_review_id
+    from wap.history.outcome import record_outcome
     from wap.publish.assets import announce_publish
     from wap.publish.duckdb import DuckDBPublisher
     from wap.warehouse.duckdb import DuckDBWarehouse
@@ -122,6 +247,7 @@ def publish(ti: Any, run_id: str, dag_run: Any, outlet_events: Any, inlet_events
         log.info("Published review %s of run %s into %s", result.review_id, run_id, config.prod_schema)
     else:
         log.info("Run %s was published already (a retry after the swap): nothing to do", run_id)
+    record_outcome(config, run_id, "published", decided_by=decision.get("decided_by"))
     announced = announce_publish(
         config,
         outlet_events=outlet_events,
@@ -137,6 +263,7 @@ def publish(ti: Any, run_id: str, dag_run: Any, outlet_events: Any, inlet_events
 def rollback(run_id: str, outlet_events: Any) -> dict[str, Any]:
     """Rollback: swap back to the production the last publish replaced, if the write schema still holds it; then
     announce the relations it put back (those whose content differs from the build it withdrew)."""
+    from wap.history.outcome import record_outcome
     from wap.publish import open_publisher
     from wap.publish.assets import announce, announcements
     from wap.slack import SlackMessage, send
@@ -148,6 +275,7 @@ def rollback(run_id: str, outlet_events: Any) -> dict[str, Any]:
 
         account = config.snowflake_account or connection_account(config)  # before the swap: a missing one fails first
     result = _refusal_fails_the_task(open_publisher(config).rollback)
+    record_outcome(config, result.withdrawn_run_id, "rolled back")
     text = (
         f"WAP rollback ({run_id}): {config.prod_schema} holds run {result.restored_run_id} again; "
         f"the build of run {result.withdrawn_run_id} is back in {config.write_schema}"

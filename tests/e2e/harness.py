@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
+from wap.local import cluster as _cluster
 from wap.local.cluster import (  # noqa: F401  (re-exported for the tests)
     PROJECT_DIR,
-    AirflowCluster,
     ClusterError,
     default_dag_files,
     duckdb_execute,
@@ -16,6 +18,16 @@ from wap.local.cluster import (  # noqa: F401  (re-exported for the tests)
 )
 
 E2E_DAGS = Path(__file__).resolve().parent / "dags"
+#: The schema of the audit history (``WAP_HISTORY_SCHEMA``'s default): the audit creates it beside the swapped ones.
+HISTORY_SCHEMA = "wap_history"
+
+
+class AirflowCluster(_cluster.AirflowCluster):
+    """The bundle's cluster with the review policy off unless ``env`` sets ``WAP_POLICY_FILE``: the demo project
+    ships a policy, and these modules test what a reviewer decides (``test_review_policy.py`` turns it on)."""
+
+    def __init__(self, *args: Any, env: Mapping[str, str] | None = None, **kwargs: Any) -> None:
+        super().__init__(*args, env={"WAP_POLICY_FILE": "none", **(env or {})}, **kwargs)
 
 
 def e2e_dag_files() -> list[Path]:
@@ -69,7 +81,9 @@ def leftovers(cluster: AirflowCluster, approval_variable: str) -> dict[str, obje
             "select run_id, task_id, state from task_instance where state in ('deferred', 'running', 'queued', "
             "'scheduled', 'up_for_retry', 'up_for_reschedule')"
         ),
-        "stray schemas": sorted(schemas - {"information_schema", "pg_catalog", "main", "dwh", "develop_dwh", "ssb"}),
+        "stray schemas": sorted(
+            schemas - {"information_schema", "pg_catalog", "main", "dwh", "develop_dwh", "ssb", HISTORY_SCHEMA}
+        ),
         "stray bundle tables": sorted(
             bundle_tables
             - {

@@ -28,6 +28,10 @@ DECISION_XCOM_KEY = "decision"
 #: The tasks of the review cycle: the audit (its return value is the report with its ``review_id``), the approval
 #: sensor and the publish.
 AUDIT_TASK_ID = "audit"
+#: The audit task's XCom key for the review policy's verdict and the recent cycles beside this one.
+POLICY_XCOM_KEY = "policy"
+#: Who decided, when the review policy approved a review (``decided_by`` of the decision, the history's column).
+POLICY_USER = "policy"
 APPROVAL_TASK_ID = "await_approval"
 PUBLISH_TASK_ID = "publish"
 

@@ -17,6 +17,7 @@ from wap.approval.protocol import (
     APPROVAL_TASK_ID,
     AUDIT_TASK_ID,
     DECISION_XCOM_KEY,
+    POLICY_XCOM_KEY,
     PUBLISH_TASK_ID,
     InvalidDecision,
     decided_by_variable,
@@ -46,6 +47,8 @@ class Review:
     decision: dict[str, Any] | None
     report: dict[str, Any] | None
     started: datetime | None
+    #: The audit's ``policy`` XCom: the review policy's verdict, the recent cycles beside this one, what is unusual.
+    policy: dict[str, Any] | None = None
 
     @property
     def is_open(self) -> bool:
@@ -123,6 +126,7 @@ def _review(run: Any, *, session: Session) -> Review:
         decision=decision if isinstance(decision, dict) else None,
         report=report,
         started=run.start_date,
+        policy=policy if isinstance(policy := xcoms.get((AUDIT_TASK_ID, POLICY_XCOM_KEY)), dict) else None,
     )
 
 

@@ -370,21 +370,27 @@ class AirflowCluster:
     def api(self, method: str, path: str, body: Any = None) -> Any:
         """A call of Airflow's REST API (``/api/v2/...``) as the simple auth manager's ``admin`` (the password the API
         server generated in the home), as a user acting in the UI; returns the decoded JSON answer."""
+        return json.loads(self._call(method, path, body, self._admin_headers()) or b"null")
+
+    def page(self, path: str) -> str:
+        """A page of the API server (the review view under ``/wap``, say) as ``admin``: its HTML."""
+        return self._call("GET", path, None, self._admin_headers()).decode()
+
+    def _admin_headers(self) -> dict[str, str]:
+        password = json.loads((self.home / "simple_auth_manager_passwords.json.generated").read_text())["admin"]
+        token = json.loads(self._call("POST", "/auth/token", {"username": "admin", "password": password}, {}))
+        return {"Authorization": f"Bearer {token['access_token']}"}
+
+    def _call(self, method: str, path: str, payload: Any, headers: dict[str, str]) -> bytes:
         import urllib.request
 
-        password = json.loads((self.home / "simple_auth_manager_passwords.json.generated").read_text())["admin"]
         opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
-
-        def call(url: str, payload: Any, headers: dict[str, str], verb: str) -> Any:
-            data = json.dumps(payload).encode() if payload is not None else None
-            request = urllib.request.Request(
-                url, data=data, method=verb, headers={"Content-Type": "application/json", **headers}
-            )
-            with opener.open(request, timeout=30) as response:
-                return json.loads(response.read() or b"null")
-
-        token = call(f"{self.base_url}/auth/token", {"username": "admin", "password": password}, {}, "POST")
-        return call(f"{self.base_url}{path}", body, {"Authorization": f"Bearer {token['access_token']}"}, method)
+        data = json.dumps(payload).encode() if payload is not None else None
+        request = urllib.request.Request(
+            f"{self.base_url}{path}", data=data, method=method, headers={"Content-Type": "application/json", **headers}
+        )
+        with opener.open(request, timeout=30) as response:
+            return response.read()
 
     def clear(self, dag_id: str, run_id: str, task_ids: Sequence[str], *, downstream: bool = False) -> list[str]:
         """Clear task instances of a run as a user does in the UI ("Clear", failed or not); returns the cleared ids."""

@@ -26,6 +26,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from wap.approval.protocol import POLICY_XCOM_KEY
 from wap.config import WapError
 
 if TYPE_CHECKING:
@@ -74,6 +75,7 @@ class CycleResult:
     seconds: dict[str, float | None] = field(default_factory=dict)
     announced: list[dict[str, Any]] = field(default_factory=list)  # the run's Asset events: uri, extra
     downstream: list[dict[str, Any]] = field(default_factory=list)  # the runs they triggered: dag_id, run_id, state
+    by_policy: bool = False  # the review policy approved it: nobody decided
 
     @property
     def carried_out(self) -> bool:
@@ -90,6 +92,7 @@ class CycleResult:
             "seconds": self.seconds,
             "announced": self.announced,
             "downstream": self.downstream,
+            "by_policy": self.by_policy,
         }
 
 
@@ -178,8 +181,16 @@ def run_cycle(
     print(f"== Review {review_id} is open: {config.approval_variable} = {value!r}")
     print(f"   the review page: {cluster.base_url}/wap/reviews/{dag_id}/{run_id} ==\n")
     seen = _print_alerts(cluster, seen)
+    verdict = _print_policy(cluster.xcom(dag_id, run_id, "audit", key=POLICY_XCOM_KEY))
+    by_policy = bool(verdict and verdict.get("publish"))
+    result.by_policy = by_policy
 
-    if decision == "none":
+    if by_policy:
+        print("\n== Nobody decides: await_approval finds the policy's approval, publish follows ==")
+        if decision == "reject":
+            print("   (--decision reject comes too late: the policy approved the review when the audit opened it)")
+        decided = time.time()
+    elif decision == "none":
         print(
             f"\n== Waiting for a reviewer: the review page above, or `wap approve {review_id}` / "
             f"`wap reject {review_id}` with AIRFLOW_HOME={cluster.home} ==",
@@ -224,6 +235,23 @@ def run_cycle(
     print("\n== The audit's report (the audit task's XCom, rendered as its log shows it) ==")
     print(render_markdown({k: v for k, v in report.items() if k != "review_id"}, review_id))
     return result
+
+
+def _print_policy(policy: dict[str, Any] | None) -> dict[str, Any] | None:
+    """What the review policy decided (the audit's ``policy`` XCom), as the cycle's output says it."""
+    verdict = (policy or {}).get("verdict")
+    if not verdict:
+        print("== No review policy: a person decides ==")
+        return None
+    if verdict.get("publish"):
+        print(f"== Approved by policy ({verdict['source']}): every rule held ==")
+    else:
+        print(f"== The review policy ({verdict['source']}) did not approve it: a person decides ==")
+        if verdict.get("error"):
+            print(f"   {verdict['error']}")
+    for rule in verdict.get("rules") or []:
+        print(f"   {'held' if rule['held'] else 'FAILED'}: {rule['rule']}: {rule['detail']}")
+    return verdict
 
 
 def _downstream(

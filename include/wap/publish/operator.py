@@ -33,6 +33,7 @@ class SnowflakePublishOperator(SQLExecuteQueryOperator):
         from wap.approval.protocol import AUDIT_TASK_ID, DECISION_XCOM_KEY, approved_review_id
         from wap.audit.swap_safety import schema_findings
         from wap.config import WapError, load_config
+        from wap.history.outcome import record_outcome
         from wap.publish.assets import announce_publish, connection_account
         from wap.publish.grants import copy_grants
         from wap.publish.guards import PublishRefused
@@ -70,6 +71,7 @@ class SnowflakePublishOperator(SQLExecuteQueryOperator):
                 self.log.info("Run %s was published already (a retry after the swap): no second swap", run_id)
                 if publisher.complete_publish(run_id=run_id, review_id=review_id):
                     self.log.info("Recorded the publish, which the crashed attempt had not")
+                record_outcome(config, run_id, "published", decided_by=decision.get("decided_by"))
                 return {
                     "outcome": "already published",
                     "run_id": run_id,
@@ -89,6 +91,7 @@ class SnowflakePublishOperator(SQLExecuteQueryOperator):
             super().execute(context)
             failpoints.crash_if_armed("publish.after_swap")
             publisher.finish_publish(run_id=run_id, review_id=review_id, previous=previous)
+            record_outcome(config, run_id, "published", decided_by=decision.get("decided_by"))
         except PublishRefused as refusal:
             raise AirflowFailException(str(refusal)) from refusal
         return {

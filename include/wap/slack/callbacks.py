@@ -19,7 +19,7 @@ from typing import Any, Literal
 
 from airflow.sdk.bases.notifier import BaseNotifier
 
-from wap.approval.protocol import APPROVAL_TASK_ID, AUDIT_TASK_ID, DECISION_XCOM_KEY
+from wap.approval.protocol import APPROVAL_TASK_ID, AUDIT_TASK_ID, DECISION_XCOM_KEY, POLICY_XCOM_KEY
 from wap.slack import messages
 from wap.slack.messages import SlackMessage
 from wap.slack.notify import send
@@ -100,6 +100,7 @@ class WapSlackNotifier(BaseNotifier):
                 run_url=run_link,
             )
         report, review_id = audit_result(_pull(ti, self.audit_task_id))
+        verdict = policy_verdict(_pull(ti, self.audit_task_id, POLICY_XCOM_KEY))
         if self.kind == "review_opened":
             if report is None or review_id is None:
                 raise ValueError(f"task {self.audit_task_id!r} returned no report with a review_id")
@@ -111,6 +112,7 @@ class WapSlackNotifier(BaseNotifier):
                 report_url=report_link,
                 run_url=run_link,
                 variable=self.variable or _approval_variable(),
+                policy=verdict,
             )
         decision = _pull(ti, self.approval_task_id, DECISION_XCOM_KEY) or {}
         review_id = review_id or decision.get("review_id") or "unknown"
@@ -128,6 +130,7 @@ class WapSlackNotifier(BaseNotifier):
                 report_url=report_link,
                 decided_by=decision.get("decided_by"),
                 announced=[item["relation"] for item in announced] if isinstance(announced, list) else None,
+                rules=(verdict or {}).get("held"),
             )
         return messages.rejected(
             review_id,
@@ -151,6 +154,13 @@ def audit_result(value: Any) -> tuple[dict[str, Any] | None, str | None]:
         return dict(value["report"]), value.get("review_id")
     report = {key: item for key, item in value.items() if key != "review_id"}
     return (report if "summary" in report else None), value.get("review_id")
+
+
+def policy_verdict(value: Any) -> dict[str, Any] | None:
+    """The review policy's verdict in the audit's ``policy`` XCom; None without a policy."""
+    if isinstance(value, Mapping) and isinstance(value.get("verdict"), Mapping):
+        return dict(value["verdict"])
+    return None
 
 
 def _approval_variable() -> str:

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote
 
+from wap.approval.protocol import POLICY_USER
 from wap.audit.report import headline
 
 #: How many changed relations a message lists before "and N more".
@@ -161,6 +162,49 @@ def _relations_section(report: Mapping[str, Any], limit: int = MAX_RELATIONS) ->
     return "*Relations*\n" + "\n".join(bullets)
 
 
+def policy_failures(verdict: Mapping[str, Any]) -> list[str]:
+    """The rules of a review policy that did not hold, each with its figures (unescaped); the policy's error if it
+    could not be read."""
+    lines = [
+        f"{rule['rule']}: {rule.get('detail') or 'failed'}"
+        for rule in verdict.get("rules") or []
+        if not rule.get("held")
+    ]
+    if verdict.get("error"):
+        lines.insert(0, f"the policy could not decide: {verdict['error']}")
+    return lines
+
+
+def _policy_source(verdict: Mapping[str, Any]) -> str:
+    return str(verdict.get("source") or "the review policy")
+
+
+def _policy_approved(
+    report: Mapping[str, Any], review_id: str, verdict: Mapping[str, Any], *, dag_id: str, run_id: str, links: str
+) -> SlackMessage:
+    """The review the policy approved as it opened: nobody needs to act; publish follows."""
+    held = [str(name) for name in verdict.get("held") or []]
+    source = _policy_source(verdict)
+    text = [
+        escape(f"WAP review {review_id} of {dag_id} (run {run_id}) was approved by policy ({source}): every rule held"),
+        escape(f"Rules that held: {', '.join(held)}"),
+        escape(headline(report)),
+        *(escape(f"- {line}") for line in relation_lines(report)),
+        "Publishing now: no reviewer is needed.",
+    ]
+    blocks = [
+        _header(f"Approved by policy: {dag_id}"),
+        _section(
+            f"Review {_code(review_id)} of run {_code(run_id)} was *approved by policy* ({_code(source)}): every rule "
+            f"held, so it publishes without a reviewer.\n*{escape(headline(report))}*"
+        ),
+        _section("*Rules that held*\n" + "\n".join(f"• {escape(name)}" for name in held)),
+        _section(_relations_section(report)),
+        _section(links),
+    ]
+    return _message(text, blocks)
+
+
 # -- the messages -----------------------------------------------------------------------------------------------
 def review_opened(
     report: Mapping[str, Any],
@@ -173,8 +217,17 @@ def review_opened(
     variable: str,
     approve_command: str | None = None,
     reject_command: str | None = None,
+    policy: Mapping[str, Any] | None = None,
 ) -> SlackMessage:
-    """The alert to reviewers: what changed, where to read it, and exactly how to approve or reject it."""
+    """The alert to reviewers: what changed, where to read it, and exactly how to approve or reject it.
+
+    ``policy`` is the review policy's verdict (:func:`wap.policy.evaluate`): when every rule held, the message says
+    the policy approved it (nobody needs to act); otherwise it names the rules that failed, with their figures.
+    """
+    links = f"{_link(report_url, 'Open the report')}  ·  {_link(run_url, 'Open the DAG run')}"
+    if policy and policy.get("publish"):
+        return _policy_approved(report, review_id, policy, dag_id=dag_id, run_id=run_id, links=links)
+    failures = policy_failures(policy) if policy else []
     approve_command = approve_command or f"wap approve {review_id}"
     reject_command = reject_command or f"wap reject {review_id}"
     approve_set = f'airflow variables set {variable} "approve {review_id}"'
@@ -188,6 +241,12 @@ def review_opened(
         escape(f"WAP review {review_id} is open for {dag_id}, run {run_id}: {headline(report)}"),
         *(escape(f"- {line}") for line in relation_lines(report)),
         escape(tests or ""),
+        *(
+            [escape(f"The review policy ({_policy_source(policy or {})}) did not publish it:")]
+            + [escape(f"- {line}") for line in failures]
+            if failures
+            else []
+        ),
         f"Report: {escape(report_url)}",
         f"DAG run: {escape(run_url)}",
         escape(f"To publish, set Variable {variable} to 'approve {review_id}': {approve_set} (or: {approve_command})"),
@@ -199,8 +258,18 @@ def review_opened(
             f"A new build of *{escape(dag_id)}* is waiting for review: run {_code(run_id)} "
             f"({escape(what)}).\n*{escape(headline(report))}*" + (f"\n{escape(tests)}" if tests else "")
         ),
+        *(
+            [
+                _section(
+                    f"*The review policy* ({_code(_policy_source(policy or {}))}) *did not publish it*: "
+                    + "\n".join(f"• {escape(line)}" for line in failures)
+                )
+            ]
+            if failures
+            else []
+        ),
         _section(_relations_section(report)),
-        _section(f"{_link(report_url, 'Open the report')}  ·  {_link(run_url, 'Open the DAG run')}"),
+        _section(links),
         _section(
             f"*To publish*, set the Variable {_code(variable)} to {_code(f'approve {review_id}')}:\n"
             f"```{escape(approve_set)}```\nor run {_code(approve_command)}.\n"
@@ -225,13 +294,41 @@ def published(
     report_url: str | None = None,
     decided_by: str | None = None,
     announced: Sequence[str] | None = None,
+    rules: Sequence[str] | None = None,
 ) -> SlackMessage:
     """The announcement after the swap: what is production now, which review, approved by whom, and which
-    relations were announced to downstream DAGs as Airflow Assets (``announced``; None: not known)."""
+    relations were announced to downstream DAGs as Airflow Assets (``announced``; None: not known). Approved by the
+    review policy (``decided_by="policy"``): "published by policy" and the ``rules`` that held."""
     report = report or {}
+    if decided_by == POLICY_USER:
+        held = f" Rules that held: {', '.join(rules)}." if rules else ""
+        return _published(report, review_id, dag_id, run_id, run_url, report_url, announced, "by policy", held)
+    return _published(
+        report,
+        review_id,
+        dag_id,
+        run_id,
+        run_url,
+        report_url,
+        announced,
+        f"approved by {decided_by}" if decided_by else "approved",
+        "",
+    )
+
+
+def _published(
+    report: Mapping[str, Any],
+    review_id: str,
+    dag_id: str,
+    run_id: str,
+    run_url: str,
+    report_url: str | None,
+    announced: Sequence[str] | None,
+    how: str,
+    held: str,
+) -> SlackMessage:
     write_schema = report.get("write_schema", "the write schema")
     prod_schema = report.get("prod_schema", "production")
-    by = f" by {decided_by}" if decided_by else ""
     what = (
         f"{prod_schema} now holds the build of run {run_id} (audited in {write_schema}); "
         f"the previous production data is in {write_schema}."
@@ -245,18 +342,20 @@ def published(
             else "No relation changed: no Asset event, no downstream DAG triggered"
         )
     text = [
-        escape(f"WAP published review {review_id} of {dag_id} (approved{by}): {what}"),
+        escape(f"WAP published review {review_id} of {dag_id} ({how}): {what}{held}"),
         escape(summary or ""),
         escape(downstream or ""),
         f"Report: {escape(report_url)}" if report_url else "",
         f"DAG run: {escape(run_url)}",
     ]
     links = [_link(run_url, "Open the DAG run")] + ([_link(report_url, "Open the report")] if report_url else [])
+    done = "published by policy" if how == "by policy" else f"{escape(how)} and published"
     blocks = [
-        _header(f"Published: {dag_id}"),
+        _header(f"Published{' by policy' if how == 'by policy' else ''}: {dag_id}"),
         _section(
-            f"Review {_code(review_id)} was approved{escape(by)} and published: {_code(prod_schema)} now holds the "
-            f"build of run {_code(run_id)}; the previous production data is in {_code(write_schema)}."
+            f"Review {_code(review_id)} was {done}: "
+            f"{_code(prod_schema)} now holds the build of run {_code(run_id)}; the previous production data is in "
+            f"{_code(write_schema)}.{escape(held)}"
             + (f"\n*{escape(summary)}*" if summary else "")
             + (f"\n{escape(downstream)}" if downstream else "")
         ),

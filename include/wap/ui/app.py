@@ -83,6 +83,12 @@ def _decided_by(approval_variable: str, review: Review) -> dict[str, Any] | None
     return record if isinstance(record, dict) and record.get("review_id") == review.review_id else None
 
 
+def _history_cycles(review: Review) -> list[dict[str, Any]] | None:
+    """The cycles the review page's series show (the last is this one); None before a second cycle."""
+    cycles = ((review.policy or {}).get("history") or {}).get("cycles") or []
+    return cycles if len(cycles) >= 2 else None
+
+
 def _html(body: str, status_code: int = 200) -> HTMLResponse:
     return HTMLResponse(body, status_code=status_code, headers=SECURITY_HEADERS)
 
@@ -149,6 +155,7 @@ def create_app() -> FastAPI:
                 ),
                 decided=decided if decided in ("approve", "reject") else None,
                 decision_url=review_url(dag_id, run_id) + "/decision",
+                history_cycles=_history_cycles(review),
             )
         )
 

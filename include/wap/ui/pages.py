@@ -10,6 +10,7 @@ from markupsafe import Markup
 
 from wap.audit.report import headline
 from wap.ui.chart import period_chart
+from wap.ui.series import relation_series, series_svg
 
 #: Review states (wap.approval.reviews) and the CSS class of their badge.
 STATE_CLASS = {
@@ -49,6 +50,8 @@ def _environment() -> Environment:
     environment.globals.update(
         state_class=lambda state: STATE_CLASS.get(state, "grey"),
         chart=lambda period: Markup(period_chart(period)),
+        relation_series=relation_series,
+        series_svg=lambda series, cycles, name: Markup(series_svg(series, cycles, name=name)),
         headline=headline,  # the report's one line, as the Markdown report and Slack give it
     )
     return environment

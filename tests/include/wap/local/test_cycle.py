@@ -39,6 +39,7 @@ def test_a_cycle_is_carried_out_when_it_ends_as_decided(decision: str, outcome: 
         "seconds",
         "announced",
         "downstream",
+        "by_policy",
     }
 
 

@@ -37,7 +37,17 @@ def test_values_are_consistent() -> None:
         assert values[EMPLOYED_WORKPLACE] > 0
 
 
-@pytest.mark.parametrize(("first", "last"), [(2014, 2021), (2015, 2023), (2022, 2021)])
+@pytest.mark.parametrize(("first", "last"), [(2014, 2021), (2015, 2031), (2022, 2021)])
 def test_year_range_is_checked(first: int, last: int) -> None:
     with pytest.raises(ValueError, match="years must lie within"):
         list(generate_rows(first, last))
+
+
+def test_a_later_load_and_a_load_without_a_region() -> None:
+    later = list(generate_rows(2023, 2023))
+    assert {row.tid for row in later} == {"2023"} and len(later) == len(list(generate_rows(2022, 2022)))
+    lost = list(generate_rows(2023, 2023, without_regions=["1804 Bodø"]))
+    assert "1804 Bodø" not in {row.region for row in lost}
+    assert len(lost) == len(later) - len([row for row in later if row.region == "1804 Bodø"])
+    with pytest.raises(ValueError, match="unknown region"):
+        list(generate_rows(2023, 2023, without_regions=["0000 Atlantis"]))
