@@ -50,12 +50,15 @@ $(AIRFLOW_HOME)/.migrated: $(VENV)/.installed
 demo-data: setup
 	wap demo reset
 
-## demo: set up, then the WAP cycle of wap_dwh on Airflow's real components, and what it wrote
+## demo: set up, then three WAP cycles of wap_dwh on Airflow's real components, and what they wrote: the 2022 load
+## (no history yet: a reviewer approves), the 2023 load (routine: published by the review policy, dbt/wap_policy.yml),
+## and 2023 again without a region (rows removed: the policy names the rule it broke; a reviewer rejects it)
 demo: demo-data
-	@export WAP_APPROVAL_POKE_INTERVAL=$${WAP_APPROVAL_POKE_INTERVAL:-2s}
+	@export WAP_APPROVAL_POKE_INTERVAL=$${WAP_APPROVAL_POKE_INTERVAL:-2s} WAP_REVIEW_TIMEOUT=$${WAP_REVIEW_TIMEOUT:-10m}
 	echo "== Before the run =="
 	wap series
 	echo
+	echo "######## Cycle 1: the 2022 load. No published cycle in the history yet, so the review policy leaves it to a reviewer ########"
 	wap cycle --decision approve
 	echo "== The review, as \`wap status\` shows it =="
 	wap status
@@ -63,7 +66,21 @@ demo: demo-data
 	echo "== After the publish: dwh has the new build, develop_dwh the previous production =="
 	wap series
 	echo
-	echo "make airflow, then http://127.0.0.1:8080/wap/reviews (user admin, password printed at start), shows this review."
+	echo "######## Cycle 2: the 2023 load, a routine cycle: nobody decides, the review policy publishes it ########"
+	wap landing load --from 2023 --through 2023
+	wap cycle --decision none
+	wap status
+	wap series
+	echo
+	echo "######## Cycle 3: 2023 loaded again without one region: rows removed, the policy names the rule; a reviewer rejects ########"
+	wap landing load --from 2023 --through 2023 --without-region "1804 Bodø"
+	wap cycle --decision reject
+	wap status
+	echo
+	echo "== Production still holds cycle 2's build (published by policy) =="
+	wap series
+	echo
+	echo "make airflow, then http://127.0.0.1:8080/wap/reviews (user admin, password printed at start), shows these reviews."
 
 ## demo-rollback: after `make demo`, put the previous production back with wap_dwh_rollback
 demo-rollback: setup

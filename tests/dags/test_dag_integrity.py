@@ -237,3 +237,28 @@ def test_the_example_consumer_on_snowflake_names_the_account_setting(monkeypatch
     assert [inlet.uri for inlet in task.inlets] == [
         "snowflake://myorg-myaccount/ANALYTICS/DWH/SYSSELSETTING_FORHOLDSTALL"
     ]
+
+
+def test_a_bad_review_policy_is_an_import_error_naming_the_file_and_the_place(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    policy = tmp_path / "wap_policy.yml"
+    text = "version: 1\nrules:\n  limits:\n    - relations: '*'\n      rows_changed: lots\n"
+    policy.write_text(text, encoding="utf-8")
+    monkeypatch.setenv("WAP_POLICY_FILE", str(policy))
+    bag = DagBag(dag_folder=str(PROJECT_DIR / "dags" / "wap_dwh.py"))
+    (error,) = bag.import_errors.values()
+    assert f"{policy}: rules.limits[0].rows_changed: expected a count" in error, error
+
+
+def test_the_demo_policy_tags_the_dag_and_no_policy_leaves_it_untagged(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert "review-policy" in DagBag(dag_folder=str(PROJECT_DIR / "dags" / "wap_dwh.py")).dags["wap_dwh"].tags
+    monkeypatch.setenv("WAP_POLICY_FILE", "none")
+    assert "review-policy" not in DagBag(dag_folder=str(PROJECT_DIR / "dags" / "wap_dwh.py")).dags["wap_dwh"].tags
+
+
+def test_a_reject_or_timeout_is_announced_and_recorded_in_the_history(dagbag: DagBag) -> None:
+    from wap import tasks
+
+    callbacks = dagbag.dags["wap_dwh"].get_task("await_approval").on_skipped_callback
+    assert tasks.review_closed in callbacks and any(getattr(c, "kind", None) == "rejected" for c in callbacks)

@@ -101,7 +101,8 @@ def test_b_a_routine_cycle_publishes_by_policy_with_nobody_acting(cluster: Airfl
 
     alerts = cluster.outbox()[seen:]
     texts = [message.get("text", "") for message in alerts]
-    assert any(text.startswith(f"WAP review {review_id} of {DAG_ID}") and "approved by policy" in text for text in texts)
+    opened = f"WAP review {review_id} of {DAG_ID}"
+    assert any(text.startswith(opened) and "approved by policy" in text for text in texts), texts
     (published,) = [text for text in texts if text.startswith("WAP published")]
     assert "(by policy)" in published and "Rules that held: " in published and RANGE_RULE in published, published
 

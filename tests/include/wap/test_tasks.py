@@ -4,6 +4,7 @@ production; the example consumer reads it."""
 
 from __future__ import annotations
 
+import json
 from datetime import datetime, timezone
 from types import SimpleNamespace
 
@@ -15,6 +16,7 @@ from wap import tasks
 from wap.audit.dialect import DIALECTS
 from wap.audit.marker import current_fingerprints, write_duckdb_marker
 from wap.config import load_config
+from wap.history import AuditHistory, cycle_rows
 from wap.publish.assets import published_alias, relation_uri
 from wap.warehouse.duckdb import DuckDBWarehouse
 
@@ -158,3 +160,156 @@ def test_the_example_consumer_reads_the_relation_its_event_names(built, caplog) 
     assert result == {"relation": "t", "rows": 3, "action": "publish", "run_id": RUN, "review_id": REVIEW}
     assert f"dwh.t has 3 rows, as the publish of run {RUN} (review {REVIEW}) left it" in caplog.text
     assert tasks.count_published_rows("u", {})["rows"] == 1  # triggered by hand: the configured relation
+
+
+def test_publish_and_rollback_record_their_outcome_in_the_history_outside_both_schemas(built) -> None:
+    config = load_config()
+    history = AuditHistory(built, config.history_schema)
+    report = {"dag_id": "wap_dwh", "run_id": RUN, "relations": [_relation("t", 3, 4, added=1)], "dbt_tests": []}
+    history.record_audit(cycle_rows(report, review_id=REVIEW, audited_at=datetime.now(timezone.utc)))
+    decision = {"decision": "approve", "review_id": REVIEW, "decided_by": "alice"}
+    ti = _TaskInstance(REPORT)
+    ti.xcom_pull = lambda task_ids, key="return_value": decision if task_ids == "await_approval" else REPORT
+    tasks.publish(ti, RUN, _DagRun(), OutletEventAccessors(), _InletEvents([]))
+    assert _outcomes(history) == {RUN: ("published", "alice")}
+    tasks.rollback("manual__rollback", OutletEventAccessors())
+    assert _outcomes(history) == {RUN: ("rolled back", "alice")}
+    assert [row["relation"] for row in history.recent("wap_dwh", cycles=5)] == ["t"]  # swapped twice, still there
+
+
+# -- the review policy: the audit decides, as a person would, when every rule holds ------------------------------
+POLICY = """
+version: 1
+rules:
+  no_removed_relations: true
+  limits:
+    - relations: "*"
+      rows_removed: 0
+  rows_added_in_recent_range:
+    cycles: 3
+    min_cycles: 1
+    tolerance: "10%"
+"""
+
+
+def _relation(name: str, before: int, after: int, *, added: int = 0, removed: int = 0) -> dict:
+    rows = {"before": before, "after": after, "added": added, "removed": removed, "changed": 0}
+    return {"name": name, "status": "changed" if added or removed else "unchanged", "rows": rows, "columns": {}}
+
+
+def _report(run_id: str, review_id: str, *relations: dict) -> dict:
+    relations = relations or (_relation("t", 100, 110, added=10),)
+    return {"dag_id": "wap_dwh", "run_id": run_id, "review_id": review_id, "relations": list(relations)}
+
+
+def _outcomes(history: AuditHistory) -> dict[str, tuple[str, str | None]]:
+    return {row["run_id"]: (row["outcome"], row["decided_by"]) for row in history.recent("wap_dwh", cycles=10)}
+
+
+class _Variables:
+    """Airflow's Variables as the Task SDK sets them, in a dict."""
+
+    def __init__(self) -> None:
+        self.values: dict[str, str] = {}
+        self.history: list[tuple[str, str]] = []
+
+    def set(self, key: str, value: str, description: str | None = None) -> None:
+        self.values[key] = value
+        self.history.append((key, value))
+
+
+@pytest.fixture
+def with_policy(monkeypatch, tmp_path) -> _Variables:
+    """A policy file, an embedded warehouse, the Task SDK's Variables in a dict; ``tasks.audit`` reports what
+    ``run_audit`` is given to return."""
+    policy = tmp_path / "wap_policy.yml"
+    policy.write_text(POLICY, encoding="utf-8")
+    monkeypatch.setenv("WAP_POLICY_FILE", str(policy))
+    monkeypatch.setenv("WAP_DUCKDB_PATH", str(tmp_path / "w.duckdb"))
+    variables = _Variables()
+    monkeypatch.setattr("airflow.sdk.Variable", variables)
+    return variables
+
+
+class _AuditInstance:
+    def __init__(self) -> None:
+        self.pushed: dict[str, object] = {}
+
+    def xcom_push(self, key: str, value: object) -> None:
+        self.pushed[key] = value
+
+    def xcom_pull(self, **kwargs: object) -> list:
+        return []
+
+
+def _audit(monkeypatch, report: dict) -> _AuditInstance:
+    monkeypatch.setattr("wap.audit.stage.run_audit", lambda config, run_id, dbt_tests: report)
+    ti = _AuditInstance()
+    assert tasks.audit(ti, report["run_id"], test_rows_task_id="write.build") == report
+    return ti
+
+
+def test_the_audit_opens_the_review_and_leaves_it_to_a_person_without_history(monkeypatch, with_policy) -> None:
+    ti = _audit(monkeypatch, _report("run_1", "aaaaaaaaaaa1"))
+    verdict = ti.pushed["policy"]["verdict"]
+    assert verdict["publish"] is False and verdict["failed"] == [
+        "rows added in the range of the last 3 published cycles (±10%)"
+    ]
+    assert with_policy.values == {"wap_approval__wap_dwh": "pending aaaaaaaaaaa1"}
+    history = AuditHistory(DuckDBWarehouse(load_config()), "wap_history")
+    assert _outcomes(history) == {"run_1": ("open", None)}
+
+
+def test_a_routine_cycle_is_approved_by_policy_through_the_approval_variable(monkeypatch, with_policy) -> None:
+    config = load_config()
+    history = AuditHistory(DuckDBWarehouse(config), "wap_history")
+    _audit(monkeypatch, _report("run_1", "aaaaaaaaaaa1"))
+    history.set_outcome("wap_dwh", "run_1", "published", decided_by="alice")
+
+    ti = _audit(monkeypatch, _report("run_2", "aaaaaaaaaaa2", _relation("t", 110, 121, added=11)))
+    verdict = ti.pushed["policy"]["verdict"]
+    assert verdict["publish"] is True and verdict["failed"] == [], verdict
+    # Opened like any review, then approved exactly as `wap approve` does: the value and who decided.
+    assert with_policy.history[-3:][0] == ("wap_approval__wap_dwh", "pending aaaaaaaaaaa2")
+    assert with_policy.values["wap_approval__wap_dwh"] == "approve aaaaaaaaaaa2"
+    record = json.loads(with_policy.values["wap_approval__wap_dwh__by"])
+    assert record["user"] == "policy" and record["review_id"] == "aaaaaaaaaaa2" and record["verb"] == "approve"
+    assert record["rules"] == verdict["held"]
+    assert _outcomes(history) == {"run_1": ("published", "alice"), "run_2": ("approved", "policy")}
+    shown = ti.pushed["policy"]["history"]
+    assert [cycle["run_id"] for cycle in shown["cycles"]] == ["run_1", "run_2"]
+    assert shown["relations"]["t"]["added"] == [10, 11]
+
+
+def test_a_cycle_breaking_a_rule_waits_and_its_figures_are_flagged(monkeypatch, with_policy) -> None:
+    history = AuditHistory(DuckDBWarehouse(load_config()), "wap_history")
+    _audit(monkeypatch, _report("run_1", "aaaaaaaaaaa1"))
+    history.set_outcome("wap_dwh", "run_1", "published")
+    ti = _audit(monkeypatch, _report("run_2", "aaaaaaaaaaa2", _relation("t", 110, 118, added=10, removed=2)))
+    verdict = ti.pushed["policy"]["verdict"]
+    assert verdict["publish"] is False and verdict["failed"] == ["rows_removed <= 0 (*)"]
+    (detail,) = [rule["detail"] for rule in verdict["rules"] if not rule["held"]]
+    assert detail == "t: 2 rows removed (limit 0)"
+    assert with_policy.values["wap_approval__wap_dwh"] == "pending aaaaaaaaaaa2"
+    assert ti.pushed["policy"]["unusual"] == {"t": ["2 rows removed, outside 0-0 of the last 1 published cycle"]}
+
+    # The reject ends the review in the history at once (the next audit would otherwise close it).
+    decision = {"decision": "reject", "review_id": "aaaaaaaaaaa2", "decided_by": "bob"}
+    context = {"run_id": "run_2", "ti": SimpleNamespace(xcom_pull=lambda task_ids, key: decision)}
+    tasks.review_closed(context)
+    assert _outcomes(history)["run_2"] == ("not published", "bob")
+
+
+def test_a_policy_broken_after_the_dag_was_imported_leaves_the_review_to_a_person(monkeypatch, with_policy) -> None:
+    load_config().policy_path.write_text("version: 1\nrules:\n  no_removed_relations: maybe\n", encoding="utf-8")
+    ti = _audit(monkeypatch, _report("run_1", "aaaaaaaaaaa1"))
+    verdict = ti.pushed["policy"]["verdict"]
+    assert verdict["publish"] is False and "rules.no_removed_relations" in verdict["error"], verdict
+    assert with_policy.values == {"wap_approval__wap_dwh": "pending aaaaaaaaaaa1"}
+
+
+def test_without_a_policy_file_every_review_waits(monkeypatch, with_policy) -> None:
+    load_config().policy_path.unlink()
+    ti = _audit(monkeypatch, _report("run_1", "aaaaaaaaaaa1"))
+    assert ti.pushed["policy"]["verdict"] is None
+    assert with_policy.values == {"wap_approval__wap_dwh": "pending aaaaaaaaaaa1"}
