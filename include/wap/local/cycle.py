@@ -178,7 +178,8 @@ def run_cycle(
     report = cluster.xcom(dag_id, run_id, "audit")
     result.review_id = review_id = report["review_id"]
     value = cluster.variable_get(config.approval_variable)
-    print(f"== Review {review_id} is open: {config.approval_variable} = {value!r}")
+    print(f"== Review {review_id} is open: {config.approval_variable} = {value!r}", end="")
+    print(" (the review policy approved it as the audit opened it)" if str(value).startswith("approve") else "")
     print(f"   the review page: {cluster.base_url}/wap/reviews/{dag_id}/{run_id} ==\n")
     seen = _print_alerts(cluster, seen)
     verdict = _print_policy(cluster.xcom(dag_id, run_id, "audit", key=POLICY_XCOM_KEY))
