@@ -7,9 +7,10 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from wap.cli import main
+from wap.approval.reviews import Review
+from wap.cli import _policy_lines, main
 from wap.config import load_config
-from wap.local.cycle import CycleResult, _dbt_failures, _downstream, prepare_warehouse
+from wap.local.cycle import CycleResult, _dbt_failures, _downstream, _print_policy, prepare_warehouse
 
 
 @pytest.mark.parametrize(
@@ -129,3 +130,126 @@ def test_the_cycle_shows_what_the_publish_announced_and_the_runs_it_triggered(ca
     assert "no Asset event (nothing was published)" in capsys.readouterr().out
     assert _downstream(_Cluster([], [], []), "wap_dwh", "r", published=True) == ([], [])
     assert "no Asset event (the publish changed no relation)" in capsys.readouterr().out
+
+
+# -- the review policy: `wap cycle` and `wap status` say what it decided ------------------------------------------
+REMOVED_RULE = "rows_removed <= 0 (*)"
+RANGE_RULE = "rows added in the range of the last 5 published cycles (±10%)"
+
+
+def _verdict(publish: bool, **extra: object) -> dict:
+    rules = [
+        {"rule": REMOVED_RULE, "held": publish, "detail": "no rows removed" if publish else "t: 12 rows removed"},
+        {"rule": RANGE_RULE, "held": True, "detail": "t: 480 rows added, in 430-530"},
+    ]
+    return {
+        "publish": publish,
+        "source": "dbt/wap_policy.yml",
+        "rules": rules,
+        "held": [rule["rule"] for rule in rules if rule["held"]],
+        "failed": [rule["rule"] for rule in rules if not rule["held"]],
+        **extra,
+    }
+
+
+@pytest.mark.parametrize("policy", [None, {}, {"verdict": None, "policy_file": None}])
+def test_the_cycle_says_a_person_decides_without_a_policy(policy, capsys: pytest.CaptureFixture[str]) -> None:
+    assert _print_policy(policy) is None
+    assert capsys.readouterr().out == "== No review policy: a person decides ==\n"
+
+
+def test_the_cycle_says_the_policy_approved_and_which_rules_held(capsys: pytest.CaptureFixture[str]) -> None:
+    verdict = _verdict(publish=True)
+    assert _print_policy({"verdict": verdict, "policy_file": "dbt/wap_policy.yml"}) == verdict
+    assert capsys.readouterr().out.splitlines() == [
+        "== Approved by policy (dbt/wap_policy.yml): every rule held ==",
+        f"   held: {REMOVED_RULE}: no rows removed",
+        f"   held: {RANGE_RULE}: t: 480 rows added, in 430-530",
+    ]
+
+
+def test_the_cycle_names_the_rules_that_failed_and_the_error(capsys: pytest.CaptureFixture[str]) -> None:
+    verdict = _verdict(publish=False)
+    assert _print_policy({"verdict": verdict}) == verdict
+    assert capsys.readouterr().out.splitlines() == [
+        "== The review policy (dbt/wap_policy.yml) did not approve it: a person decides ==",
+        f"   FAILED: {REMOVED_RULE}: t: 12 rows removed",
+        f"   held: {RANGE_RULE}: t: 480 rows added, in 430-530",
+    ]
+    broken = {"publish": False, "source": "dbt/wap_policy.yml", "rules": [], "held": [], "failed": []}
+    _print_policy({"verdict": {**broken, "error": "the audit history could not be read: locked"}})
+    assert capsys.readouterr().out.splitlines() == [
+        "== The review policy (dbt/wap_policy.yml) did not approve it: a person decides ==",
+        "   the audit history could not be read: locked",
+    ]
+
+
+def _status_review(policy: dict | None, names: tuple[str, ...] = ("orders", "sysselsetting_forholdstall")) -> Review:
+    report = {"relations": [{"name": name} for name in names]}
+    return Review("wap_dwh", "manual__3", "pending", "0123456789ab", "pending", None, report, None, policy)
+
+
+def _history(cycles: int = 3) -> dict:
+    return {
+        "cycles": [
+            {"run_id": f"manual__{i}", "audited_at": f"2026-11-0{i}T10:00:00", "outcome": "published"}
+            for i in range(1, cycles + 1)
+        ],
+        "relations": {
+            "ORDERS": {
+                "added": [470, 490, 1480][-cycles:],
+                "removed": [0, 0, 12][-cycles:],
+                "changed": [None] * cycles,
+            },
+            "sysselsetting_forholdstall": {
+                "added": [0, 0, 0][-cycles:],
+                "removed": [None, 0, 0][-cycles:],
+                "changed": [5, 10, 20][-cycles:],
+            },
+        },
+    }
+
+
+def test_status_without_a_policy_xcom_says_nothing() -> None:
+    assert _policy_lines(_status_review(None)) == []
+    assert _policy_lines(_status_review({})) == []
+
+
+def test_status_says_when_the_policy_is_turned_off() -> None:
+    lines = _policy_lines(_status_review({"verdict": None, "policy_file": None, "history": _history(cycles=1)}))
+    assert lines == ["  review policy: none (every cycle waits for a reviewer)"]  # no earlier cycle: no series
+
+
+def test_status_of_a_review_the_policy_published() -> None:
+    lines = _policy_lines(_status_review({"verdict": _verdict(publish=True), "history": _history(cycles=1)}))
+    assert lines == [
+        "  review policy (dbt/wap_policy.yml): published by policy, every rule held:",
+        f"    held: {REMOVED_RULE}: no rows removed",
+        f"    held: {RANGE_RULE}: t: 480 rows added, in 430-530",
+    ]
+
+
+def test_status_of_a_review_the_policy_left_to_a_person_with_the_series_and_what_is_unusual() -> None:
+    unusual = {"orders": ["1,480 rows added, outside 470-490 of the last 2 published cycles", "12 rows removed, x"]}
+    policy = {"verdict": _verdict(publish=False), "history": _history(), "unusual": unusual}
+    assert _policy_lines(_status_review(policy)) == [
+        "  review policy (dbt/wap_policy.yml): waits for a reviewer",
+        f"    FAILED: {REMOVED_RULE}: t: 12 rows removed",
+        f"    held: {RANGE_RULE}: t: 480 rows added, in 430-530",
+        "  the last 2 cycles and this one (oldest first), rows added / removed / changed:",
+        "    orders                      ▃▃█  ▁▁█       now 1,480 / 12 / -",  # found case-insensitively
+        "                                unusual: 1,480 rows added, outside 470-490 of the last 2 published cycles",
+        "                                unusual: 12 rows removed, x",
+        "    sysselsetting_forholdstall  ▁▁▁   ▁▁  ▃▅█  now 0 / 0 / 20",
+    ]
+
+
+def test_status_of_an_error_verdict_and_a_relation_without_a_series() -> None:
+    verdict = {"publish": False, "source": "p.yml", "rules": [], "held": [], "failed": [], "error": "bad file"}
+    lines = _policy_lines(_status_review({"verdict": verdict, "history": _history()}, names=("new_one",)))
+    assert lines == [
+        "  review policy (p.yml): waits for a reviewer",
+        "    bad file",
+        "  the last 2 cycles and this one (oldest first), rows added / removed / changed:",
+        "    new_one        now - / - / -",  # not in the history: empty sparklines
+    ]

@@ -16,6 +16,7 @@ from wap.slack.callbacks import (
     on_published,
     on_rejected,
     on_review_opened,
+    policy_verdict,
 )
 from wap.slack.notify import read_outbox
 
@@ -167,3 +168,106 @@ def test_base_url_falls_back_to_localhost(monkeypatch: pytest.MonkeyPatch) -> No
     assert airflow_base_url() == "http://localhost:8080"
     monkeypatch.setenv("AIRFLOW__API__BASE_URL", "https://af.example.com/sub/")
     assert airflow_base_url() == "https://af.example.com/sub"
+
+
+# -- the review policy -------------------------------------------------------------------------------------------
+REMOVED_RULE = "rows_removed <= 0 (*)"
+RANGE_RULE = "rows added in the range of the last 5 published cycles (±10%)"
+
+
+def _policy_xcom(publish: bool) -> dict[str, Any]:
+    """The audit's ``policy`` XCom: the verdict, the policy file, the recent cycles, what is unusual."""
+    rules = [
+        {"rule": REMOVED_RULE, "held": publish, "detail": "no rows removed" if publish else "t: 12 rows removed"},
+        {"rule": RANGE_RULE, "held": True, "detail": "t: 480 rows added, in 430-530"},
+    ]
+    verdict = {
+        "publish": publish,
+        "source": "dbt/wap_policy.yml",
+        "rules": rules,
+        "held": [rule["rule"] for rule in rules if rule["held"]],
+        "failed": [rule["rule"] for rule in rules if not rule["held"]],
+    }
+    return {"verdict": verdict, "policy_file": "dbt/wap_policy.yml", "history": {"cycles": [], "relations": {}}}
+
+
+def test_review_opened_passes_the_policys_approval_through(outbox: Path) -> None:
+    xcom = audit_xcom()
+    on_review_opened().notify(
+        _context("audit", {("audit", "return_value"): xcom, ("audit", "policy"): _policy_xcom(publish=True)})
+    )
+    (record,) = read_outbox(outbox)
+    assert record["text"].startswith(
+        f"WAP review {xcom['review_id']} of wap_dwh (run {RUN_ID}) was approved by policy (dbt/wap_policy.yml)"
+    )
+    assert "Rules that held: rows_removed &lt;= 0 (*), " + RANGE_RULE in record["text"]
+    assert "wap approve" not in record["text"]
+    assert record["blocks"][0]["text"]["text"] == "Approved by policy: wap_dwh"
+
+
+def test_review_opened_names_the_rules_that_failed(outbox: Path) -> None:
+    xcom = audit_xcom()
+    on_review_opened().notify(
+        _context("audit", {("audit", "return_value"): xcom, ("audit", "policy"): _policy_xcom(publish=False)})
+    )
+    (record,) = read_outbox(outbox)
+    text = record["text"]
+    assert text.startswith(f"WAP review {xcom['review_id']} is open for wap_dwh")
+    assert "The review policy (dbt/wap_policy.yml) did not publish it:" in text
+    assert "- rows_removed &lt;= 0 (*): t: 12 rows removed" in text
+    assert RANGE_RULE not in text
+    assert f'airflow variables set wap_approval__wap_dwh "approve {xcom["review_id"]}"' in text
+
+
+def test_review_opened_without_a_policy_verdict_is_the_usual_alert(outbox: Path) -> None:
+    xcom = audit_xcom()
+    no_policy = {"verdict": None, "policy_file": None, "history": {"cycles": [], "relations": {}}, "unusual": {}}
+    on_review_opened().notify(_context("audit", {("audit", "return_value"): xcom, ("audit", "policy"): no_policy}))
+    on_review_opened().notify(_context("audit", {("audit", "return_value"): xcom}))  # an audit before the policy
+    with_none, without = read_outbox(outbox)
+    assert with_none["text"] == without["text"]
+    assert "policy" not in without["text"]
+
+
+def test_published_by_policy_names_the_rules_that_held(outbox: Path) -> None:
+    xcom = audit_xcom()
+    decision = {"decision": "approve", "review_id": xcom["review_id"], "decided_by": "policy"}
+    values = {
+        ("audit", "return_value"): xcom,
+        ("audit", "policy"): _policy_xcom(publish=True),
+        ("await_approval", "decision"): decision,
+    }
+    on_published().notify(_context("publish", values))
+    (record,) = read_outbox(outbox)
+    text = record["text"]
+    assert text.startswith(f"WAP published review {xcom['review_id']} of wap_dwh (by policy): dwh")
+    assert f"Rules that held: rows_removed &lt;= 0 (*), {RANGE_RULE}." in text
+    assert record["blocks"][0]["text"]["text"] == "Published by policy: wap_dwh"
+
+
+def test_published_by_a_person_after_a_failed_policy_names_the_person(outbox: Path) -> None:
+    xcom = audit_xcom()
+    decision = {"decision": "approve", "review_id": xcom["review_id"], "decided_by": "alice"}
+    values = {
+        ("audit", "return_value"): xcom,
+        ("audit", "policy"): _policy_xcom(publish=False),
+        ("await_approval", "decision"): decision,
+    }
+    on_published().notify(_context("publish", values))
+    (record,) = read_outbox(outbox)
+    assert record["text"].startswith(f"WAP published review {xcom['review_id']} of wap_dwh (approved by alice): dwh")
+    assert "Rules that held" not in record["text"] and "policy" not in record["text"]
+
+
+@pytest.mark.parametrize(
+    "value",
+    [None, "publish", 42, [], {}, {"verdict": None}, {"verdict": "yes"}, {"verdict": ["publish"]}, {"other": {}}],
+)
+def test_policy_verdict_of_junk_is_none(value: Any) -> None:
+    assert policy_verdict(value) is None
+
+
+def test_policy_verdict_is_a_copy_of_the_verdict() -> None:
+    xcom = _policy_xcom(publish=True)
+    verdict = policy_verdict(xcom)
+    assert verdict == xcom["verdict"] and verdict is not xcom["verdict"]

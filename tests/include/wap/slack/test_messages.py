@@ -194,3 +194,174 @@ def test_task_failed_names_task_try_error_and_log() -> None:
     assert f"<{log_url}|Open the task log>" in sections
     assert messages.error_text(None) == "no exception recorded"
     assert messages.error_text(KeyError()) == "KeyError"
+
+
+# -- the review policy -------------------------------------------------------------------------------------------
+SOURCE = "dbt/wap_policy.yml"
+REMOVED_RULE = "rows_removed <= 0 (*)"
+RANGE_RULE = "rows added in the range of the last 5 published cycles (±10%)"
+
+
+def _verdict(*rules: tuple[str, bool, str], **extra: object) -> dict:
+    """A verdict as :func:`wap.policy.evaluate` gives it (and the audit's ``policy`` XCom carries it)."""
+    return {
+        "publish": all(held for _, held, _ in rules) and bool(rules) and "error" not in extra,
+        "source": SOURCE,
+        "rules": [{"rule": rule, "held": held, "detail": detail} for rule, held, detail in rules],
+        "held": [rule for rule, held, _ in rules if held],
+        "failed": [rule for rule, held, _ in rules if not held],
+        **extra,
+    }
+
+
+PUBLISHING = _verdict(
+    ("no_removed_relations", True, "no relation removed"),
+    (REMOVED_RULE, True, "no rows removed"),
+    (RANGE_RULE, True, "sysselsetting_forholdstall: 480 rows added, in 430-530"),
+)
+FAILING = _verdict(
+    ("no_removed_relations", False, "removed: gone"),
+    (REMOVED_RULE, False, "sysselsetting_forholdstall: 12 rows removed (limit 0)"),
+    (RANGE_RULE, True, "sysselsetting_forholdstall: 480 rows added, in 430-530"),
+)
+
+
+def _opened_with(policy: dict | None) -> SlackMessage:
+    return review_opened(
+        report(),
+        REVIEW_ID,
+        dag_id="wap_dwh",
+        run_id=RUN_ID,
+        report_url=REPORT_URL,
+        run_url=RUN_URL,
+        variable="wap_approval__wap_dwh",
+        policy=policy,
+    )
+
+
+def test_a_review_the_policy_approved_says_so_and_lists_the_rules_that_held() -> None:
+    message = _opened_with(PUBLISHING)
+    first = message.text.splitlines()[0]
+    assert first == (
+        f"WAP review {REVIEW_ID} of wap_dwh (run {RUN_ID}) was approved by policy ({SOURCE}): every rule held"
+    )
+    assert (
+        "Rules that held: no_removed_relations, rows_removed &lt;= 0 (*), "
+        "rows added in the range of the last 5 published cycles (±10%)" in message.text
+    )
+    assert "4 relations: 1 changed, 1 added, 1 removed, 1 unchanged" in message.text
+    assert "- fresh (table) added: 4 rows" in message.text
+    assert "Publishing now: no reviewer is needed." in message.text
+    assert message.blocks[0]["text"] == {"type": "plain_text", "text": "Approved by policy: wap_dwh", "emoji": True}
+    sections = "\n".join(_mrkdwn(message))
+    assert f"was *approved by policy* (`{SOURCE}`): every rule held, so it publishes without a reviewer" in sections
+    assert (
+        "*Rules that held*\n• no_removed_relations\n• rows_removed &lt;= 0 (*)\n• rows added in the range" in sections
+    )
+    assert f"<{REPORT_URL}|Open the report>" in sections and f"<{RUN_URL}|Open the DAG run>" in sections
+    # Nobody needs to act: no instruction to approve or reject, nothing about failures.
+    for text in (message.text, sections):
+        assert "approve 0123456789ab" not in text and "reject 0123456789ab" not in text
+        assert "wap approve" not in text and "To publish" not in text
+        assert "did not publish" not in text
+
+
+def test_a_review_the_policy_did_not_approve_names_the_failed_rules_with_their_figures() -> None:
+    message = _opened_with(FAILING)
+    text = message.text
+    assert text.splitlines()[0].startswith(f"WAP review {REVIEW_ID} is open for wap_dwh")
+    assert f"The review policy ({SOURCE}) did not publish it:" in text
+    assert "- no_removed_relations: removed: gone" in text
+    assert "- rows_removed &lt;= 0 (*): sysselsetting_forholdstall: 12 rows removed (limit 0)" in text
+    assert RANGE_RULE not in text  # a rule that held is no failure
+    assert INSTRUCTION in text and "wap reject 0123456789ab" in text  # a person decides, as without a policy
+    assert message.blocks[0]["text"]["text"] == f"WAP review {REVIEW_ID}: wap_dwh"
+
+    (policy_section,) = [section for section in _mrkdwn(message) if "review policy" in section]
+    assert policy_section.startswith(f"*The review policy* (`{SOURCE}`) *did not publish it*:")
+    assert "• no_removed_relations: removed: gone" in policy_section
+    assert "• rows_removed &lt;= 0 (*): sysselsetting_forholdstall: 12 rows removed (limit 0)" in policy_section
+    sections = "\n".join(_mrkdwn(message))
+    assert RANGE_RULE not in sections
+    assert f"```{INSTRUCTION}```" in sections
+    assert "<=" not in text and "<=" not in sections  # rule names are data: escaped for mrkdwn
+
+
+def test_a_policy_that_could_not_decide_shows_its_error() -> None:
+    verdict = _verdict(error="the audit history could not be read: <connection refused> & more")
+    assert verdict["publish"] is False and verdict["rules"] == []
+    message = _opened_with(verdict)
+    expected = "the policy could not decide: the audit history could not be read: &lt;connection refused&gt; &amp; more"
+    assert f"- {expected}" in message.text
+    assert f"• {expected}" in "\n".join(_mrkdwn(message))
+    assert "<connection refused>" not in message.text + "\n".join(_mrkdwn(message))
+    assert INSTRUCTION in message.text
+
+
+def test_without_a_policy_or_a_failure_the_alert_is_the_usual_one() -> None:
+    plain = _opened()
+    assert _opened_with(None) == plain
+    # A verdict that does not publish but names no failure (and no error) adds nothing.
+    assert _opened_with({"publish": False, "source": SOURCE, "rules": [], "held": [], "failed": []}) == plain
+
+
+def test_policy_failures_are_the_failed_rules_and_the_error_first_unescaped() -> None:
+    assert messages.policy_failures(FAILING) == [
+        "no_removed_relations: removed: gone",
+        f"{REMOVED_RULE}: sysselsetting_forholdstall: 12 rows removed (limit 0)",
+    ]
+    assert messages.policy_failures(PUBLISHING) == []
+    with_error = {**FAILING, "error": "rules.no_removed_relations: not a boolean"}
+    assert (
+        messages.policy_failures(with_error)[0]
+        == "the policy could not decide: rules.no_removed_relations: not a boolean"
+    )
+    assert len(messages.policy_failures(with_error)) == 3
+    assert messages.policy_failures({"rules": [{"rule": "x", "held": False}]}) == ["x: failed"]  # no detail
+    assert messages.policy_failures({}) == []
+
+
+def test_published_by_policy_names_the_rules_that_held() -> None:
+    message = published(
+        report(),
+        REVIEW_ID,
+        dag_id="wap_dwh",
+        run_id=RUN_ID,
+        run_url=RUN_URL,
+        report_url=REPORT_URL,
+        decided_by="policy",
+        rules=PUBLISHING["held"],
+    )
+    first = message.text.splitlines()[0]
+    assert first == (
+        f"WAP published review {REVIEW_ID} of wap_dwh (by policy): dwh now holds the build of run {RUN_ID} "
+        "(audited in develop_dwh); the previous production data is in develop_dwh. Rules that held: "
+        "no_removed_relations, rows_removed &lt;= 0 (*), rows added in the range of the last 5 published cycles (±10%)."
+    )
+    assert "approved by" not in message.text
+    assert message.blocks[0]["text"]["text"] == "Published by policy: wap_dwh"
+    sections = "\n".join(_mrkdwn(message))
+    assert f"Review `{REVIEW_ID}` was published by policy: `dwh` now holds the build of run" in sections
+    assert "develop_dwh`. Rules that held: no_removed_relations, rows_removed &lt;= 0 (*), rows added" in sections
+    assert "<=" not in sections and "approved by" not in sections
+    without_rules = published(
+        report(), REVIEW_ID, dag_id="wap_dwh", run_id=RUN_ID, run_url=RUN_URL, decided_by="policy"
+    )
+    assert "(by policy)" in without_rules.text and "Rules that held" not in without_rules.text
+
+
+def test_published_by_a_person_is_unchanged_and_ignores_the_rules() -> None:
+    kwargs = {"dag_id": "wap_dwh", "run_id": RUN_ID, "run_url": RUN_URL, "report_url": REPORT_URL}
+    message = published(report(), REVIEW_ID, decided_by="alice", rules=["no_removed_relations"], **kwargs)
+    assert message.text.splitlines()[0] == (
+        f"WAP published review {REVIEW_ID} of wap_dwh (approved by alice): dwh now holds the build of run {RUN_ID} "
+        "(audited in develop_dwh); the previous production data is in develop_dwh."
+    )
+    assert "policy" not in message.text and "Rules that held" not in message.text
+    assert message.blocks[0]["text"]["text"] == "Published: wap_dwh"
+    sections = "\n".join(_mrkdwn(message))
+    assert f"Review `{REVIEW_ID}` was approved by alice and published: `dwh` now holds the build" in sections
+    assert "policy" not in sections
+    escaped = published(report(), REVIEW_ID, decided_by="<@U1> & co", **kwargs)
+    assert "(approved by &lt;@U1&gt; &amp; co)" in escaped.text
+    assert "was approved by &lt;@U1&gt; &amp; co and published" in "\n".join(_mrkdwn(escaped))

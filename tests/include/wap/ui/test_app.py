@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from dataclasses import replace
+from datetime import datetime, timezone
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
@@ -312,3 +314,165 @@ def test_plugin_is_in_the_nav(as_viewer) -> None:
     (plugin,) = [p for p in plugins.json()["plugins"] if p["name"] == "wap_reviews"]
     assert plugin["fastapi_apps"][0]["url_prefix"] == "/wap"
     assert plugin["external_views"][0]["destination"] == "nav"
+
+
+# -- the review policy -------------------------------------------------------------------------------------------
+REMOVED_RULE = "rows_removed <= 0 (*)"
+RANGE_RULE = "rows added in the range of the last 5 published cycles (±10%)"
+RELATION = "sysselsetting_forholdstall"
+
+
+def _verdict(publish: bool) -> dict:
+    rules = [
+        {"rule": "no_removed_relations", "held": True, "detail": "no relation removed"},
+        {
+            "rule": REMOVED_RULE,
+            "held": publish,
+            "detail": "no rows removed" if publish else f"{RELATION}: 12 rows removed (limit 0)",
+        },
+        {"rule": RANGE_RULE, "held": True, "detail": f"{RELATION}: 480 rows added, in 430-530"},
+    ]
+    return {
+        "publish": publish,
+        "source": "dbt/wap_policy.yml",
+        "rules": rules,
+        "held": [rule["rule"] for rule in rules if rule["held"]],
+        "failed": [rule["rule"] for rule in rules if not rule["held"]],
+    }
+
+
+def _policy_xcom(verdict: dict | None, *, cycles: int = 3) -> dict:
+    """The audit's ``policy`` XCom as the review reads it back: the earlier cycles' times are the history's ISO
+    text, this cycle's is the datetime the audit pushed, through the Task SDK's XCom serialization."""
+    from airflow.models.xcom import XComModel
+    from airflow.sdk.bases.xcom import BaseXCom
+
+    earlier = [
+        {
+            "run_id": f"manual__2026-11-{day:02d}T10:00:00+00:00",
+            "review_id": f"{day:012d}",
+            "audited_at": f"2026-11-{day:02d}T10:00:05.123456",
+            "outcome": "published",
+            "decided_by": "alice" if day % 2 else "policy",
+        }
+        for day in range(10, 10 + cycles - 1)
+    ]
+    this = {
+        "run_id": RUN_ID,
+        "review_id": "0123456789ab",
+        "audited_at": datetime(2026, 11, 23, 10, 0, 5, tzinfo=timezone.utc),
+        "outcome": "open",
+        "decided_by": None,
+    }
+    published = bool(verdict and verdict["publish"])
+    figures = {
+        "added": [470, 490, 480][-cycles:],
+        "removed": [0, 0, 0 if published else 12][-cycles:],
+        "changed": [3, None, 12][-cycles:],
+        "after": [1440, 1930, 2880][-cycles:],
+    }
+    value = {
+        "verdict": verdict,
+        "policy_file": "dbt/wap_policy.yml",
+        "history": {"cycles": [*earlier, this], "relations": {RELATION: figures}},
+        "unusual": {} if published else {RELATION: ["12 rows removed, outside 0-0 of the last 2 published cycles"]},
+    }
+    stored = type("Row", (), {"value": BaseXCom.serialize_value(value)})
+    return XComModel.deserialize_value(stored)
+
+
+@pytest.fixture
+def with_policy(monkeypatch, runs):
+    """The open review of ``runs`` with the audit's ``policy`` XCom given (and its state)."""
+
+    def review(policy: dict | None, state: str = "pending") -> Review:
+        current = replace(runs[0], policy=policy, state=state)
+        by_run = {RUN_ID: current, OLD_RUN_ID: runs[1]}
+        monkeypatch.setattr(ui_app, "get_review", lambda dag_id, run_id, session: by_run.get(run_id))
+        monkeypatch.setattr(ui_app, "list_reviews", lambda dag_id, session: [current, runs[1]])
+        return current
+
+    return review
+
+
+def _section(page: str, start: str, end: str) -> str:
+    return page.split(start, 1)[1].split(end, 1)[0]
+
+
+def test_a_review_the_policy_approved_says_published_by_policy_with_its_rules(as_viewer, with_policy) -> None:
+    with_policy(_policy_xcom(_verdict(publish=True)), state="published")
+    response = as_viewer.get(REVIEW_URL)
+    assert response.status_code == 200, response.text
+    page = response.text
+    policy = _section(page, '<section class="panel" id="policy">', "</section>")
+    assert "<strong>Published by policy</strong> (<code>dbt/wap_policy.yml</code>): every rule held" in policy
+    assert "did not approve" not in policy and "failed" not in policy
+    rules = _section(policy, '<table id="policy-rules">', "</table>")
+    assert rules.count("<tr>") == 4  # the header and one row per rule
+    assert '<td>rows_removed &lt;= 0 (*)</td><td class="status-added">held</td><td>no rows removed</td>' in rules
+    assert f'<td>{RANGE_RULE}</td><td class="status-added">held</td>' in rules
+    assert "<= 0" not in page  # the rule names are data: escaped
+    assert page.count('<svg class="series"') == 1  # one relation, three cycles
+
+
+def test_a_review_the_policy_did_not_approve_names_the_failed_rule_the_unusual_figures_and_the_series(
+    as_viewer, with_policy
+) -> None:
+    with_policy(_policy_xcom(_verdict(publish=False)))
+    response = as_viewer.get(REVIEW_URL)
+    assert response.status_code == 200, response.text
+    page = response.text
+    policy = _section(page, '<section class="panel" id="policy">', "</section>")
+    assert "The review policy (<code>dbt/wap_policy.yml</code>) did not approve this cycle: a person decides." in policy
+    assert "Failed: rows_removed &lt;= 0 (*)." in policy
+    assert "Published by policy" not in page
+    assert (
+        f'<td>rows_removed &lt;= 0 (*)</td><td class="block">failed</td><td>{RELATION}: 12 rows removed (limit 0)</td>'
+    ) in policy
+    assert f'<td>{RANGE_RULE}</td><td class="status-added">held</td>' in policy
+    assert 'id="policy-error"' not in policy
+
+    relations = _section(page, '<table id="relations">', "</table>")
+    assert "last 2 cycles and this one" in relations
+    assert relations.count('<svg class="series"') == 1  # one per relation of the report
+    assert '<div class="warn unusual">12 rows removed, outside 0-0 of the last 2 published cycles</div>' in relations
+    svg = "<svg" + _section(relations, "<svg", "</svg>") + "</svg>"
+    assert svg.count("<polyline ") == 3
+    assert "<title>this cycle: 12 rows removed</title>" in svg
+    assert "2026-11-10T10:00 published: 470 added, 0 removed, 3 changed" in svg
+    assert "this cycle: 480 added, 12 removed, 12 changed" in svg
+    assert "This review is open." in page  # a person decides, as without a policy
+
+
+def test_a_policy_that_could_not_decide_shows_its_error(as_viewer, with_policy) -> None:
+    verdict = {
+        "publish": False,
+        "source": "dbt/wap_policy.yml",
+        "rules": [],
+        "held": [],
+        "failed": [],
+        "error": "rules.no_removed_relations: expected true or false, got <maybe>",
+    }
+    with_policy(_policy_xcom(verdict, cycles=1))
+    page = as_viewer.get(REVIEW_URL).text
+    assert (
+        '<p class="block" id="policy-error">rules.no_removed_relations: expected true or false, got &lt;maybe&gt;</p>'
+    ) in page
+    assert 'id="policy-rules"' not in page
+    assert '<svg class="series"' not in page and "cycles and this one" not in page  # no earlier cycle yet
+
+
+def test_without_a_policy_file_the_section_says_every_cycle_waits(as_viewer, with_policy) -> None:
+    with_policy(_policy_xcom(None, cycles=2))
+    page = as_viewer.get(REVIEW_URL).text
+    assert "No review policy (no file dbt/wap_policy.yml)" in page
+    assert 'id="policy-rules"' not in page
+    assert page.count('<svg class="series"') == 1  # the recent cycles are shown without a policy too
+
+
+def test_a_review_without_a_policy_xcom_has_no_policy_section(as_viewer, with_policy) -> None:
+    with_policy(None)
+    page = as_viewer.get(REVIEW_URL).text
+    assert "Review policy" not in page and 'id="policy"' not in page
+    assert '<svg class="series"' not in page and "cycles and this one" not in page
+    assert '<svg class="chart"' in page  # the rest of the page as before
