@@ -405,7 +405,10 @@ def test_a_review_the_policy_approved_says_published_by_policy_with_its_rules(as
     assert response.status_code == 200, response.text
     page = response.text
     policy = _section(page, '<section class="panel" id="policy">', "</section>")
-    assert "<strong>Published by policy</strong> (<code>dbt/wap_policy.yml</code>): every rule held" in policy
+    assert (
+        "<strong>Published by policy</strong>" in policy
+        and "(<code>dbt/wap_policy.yml</code>): every rule held" in policy
+    )
     assert "did not approve" not in policy and "failed" not in policy
     rules = _section(policy, '<table id="policy-rules">', "</table>")
     assert rules.count("<tr>") == 4  # the header and one row per rule
@@ -476,3 +479,9 @@ def test_a_review_without_a_policy_xcom_has_no_policy_section(as_viewer, with_po
     assert "Review policy" not in page and 'id="policy"' not in page
     assert '<svg class="series"' not in page and "cycles and this one" not in page
     assert '<svg class="chart"' in page  # the rest of the page as before
+
+
+def test_a_review_the_policy_approved_but_not_yet_published_says_approved(as_viewer, with_policy) -> None:
+    with_policy(_policy_xcom(_verdict(publish=True)), state="approved")
+    policy = _section(as_viewer.get(REVIEW_URL).text, '<section class="panel" id="policy">', "</section>")
+    assert "<strong>Approved by policy</strong>" in policy and "Published by policy" not in policy
