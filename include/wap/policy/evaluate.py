@@ -60,10 +60,13 @@ def _none(pattern: str) -> str:
 
 def _figure(entry: Mapping[str, Any], figure: str) -> int | None:
     """A relation's ``rows_added`` / ``rows_removed`` / ``rows_changed``; 0 where nothing can have happened (an
-    unchanged relation; rows removed or changed of a new one), None where it is not known."""
+    unchanged relation; rows removed or changed of a new one; rows changed of a relation compared as a multiset of
+    rows, where a changed row is a row removed and a row added), None where it is not known."""
     value = (entry.get("rows") or {}).get(figure.removeprefix("rows_"))
     status = entry.get("status")
     if value is None and (status == "unchanged" or (status == "added" and figure != "rows_added")):
+        return 0
+    if value is None and figure == "rows_changed" and entry.get("diff_method") == "multiset":
         return 0
     return None if value is None else int(value)
 

@@ -203,6 +203,9 @@ def test_limits_on_unknown_figures() -> None:
     unchanged = _rel("same", "unchanged", added=None, removed=None, changed=None)
     assert _check(policy, _report(unchanged))[0]
     assert _check(policy, _report(_rel("orders", changed=None))) == (False, "orders: rows changed not known")
+    # A relation without a key is compared as a multiset: a changed row is a row removed and a row added.
+    keyless = {**_rel("raw_orders", added=2, removed=1, changed=None), "diff_method": "multiset"}
+    assert _check(policy, _report(keyless))[0]
 
 
 def test_details_name_the_first_five() -> None:
