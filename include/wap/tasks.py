@@ -165,9 +165,9 @@ def unusual_figures(report: dict[str, Any], recent: Sequence[dict[str, Any]], *,
                 continue
             low, high, count = seen
             if not low <= value <= high:
+                rows, cycles_seen = "row" if value == 1 else "rows", "cycle" if count == 1 else "cycles"
                 unusual.setdefault(entry["name"], []).append(
-                    f"{value:,} rows {figure}, outside {low:,}-{high:,} of the last {count} published cycle"
-                    + ("s" if count != 1 else "")
+                    f"{value:,} {rows} {figure}, outside {low:,}-{high:,} of the last {count} published {cycles_seen}"
                 )
     return unusual
 
