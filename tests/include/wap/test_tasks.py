@@ -313,3 +313,16 @@ def test_without_a_policy_file_every_review_waits(monkeypatch, with_policy) -> N
     ti = _audit(monkeypatch, _report("run_1", "aaaaaaaaaaa1"))
     assert ti.pushed["policy"]["verdict"] is None
     assert with_policy.values == {"wap_approval__wap_dwh": "pending aaaaaaaaaaa1"}
+
+
+def test_a_policy_approval_passes_the_same_publish_guards(built) -> None:
+    """Approved by policy, then the build changed after the audit: the publish refuses it, as a person's approval."""
+    with built.connect() as conn:
+        conn.execute("insert into develop_dwh.t values (99)")
+    ti = _TaskInstance(REPORT)
+    decision = {"decision": "approve", "review_id": REVIEW, "decided_by": "policy"}
+    ti.xcom_pull = lambda task_ids, key="return_value": decision if task_ids == "await_approval" else REPORT
+    with pytest.raises(AirflowFailException, match="t"):
+        tasks.publish(ti, RUN, _DagRun(), OutletEventAccessors(), _InletEvents([]))
+    with built.connect(read_only=True) as conn:
+        assert conn.execute("select count(*) from dwh.t").fetchone() == (3,)
