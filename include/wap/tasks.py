@@ -244,7 +244,14 @@ def publish(ti: Any, run_id: str, dag_run: Any, outlet_events: Any, inlet_events
     failpoints.crash_if_armed("publish.after_swap")
     swapped = result.outcome != "already published"
     if swapped:
-        log.info("Published review %s of run %s into %s", result.review_id, run_id, config.prod_schema)
+        by = decision.get("decided_by")
+        log.info(
+            "Published review %s of run %s into %s%s",
+            result.review_id,
+            run_id,
+            config.prod_schema,
+            " (approved by policy: every rule held)" if by == POLICY_USER else f" (approved by {by})" if by else "",
+        )
     else:
         log.info("Run %s was published already (a retry after the swap): nothing to do", run_id)
     record_outcome(config, run_id, "published", decided_by=decision.get("decided_by"))

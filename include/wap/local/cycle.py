@@ -45,7 +45,7 @@ STORY = re.compile(
     r"(Review [0-9a-f]{12} is open until \S+"
     r"|Not decided: [^\"']*?slot is held while waiting\)"
     r"|Review [0-9a-f]{12} (approved|rejected)[^\"'\]]*?(proceed|published)"
-    r"|Published review [0-9a-f]{12} of run \S+ into \w+"
+    r"|Published review [0-9a-f]{12} of run \S+ into \w+( \(approved by [^)\"']*\))?"
     r"|Review [0-9a-f]{12} \w+[^\"'\]]*nothing will be published)"
 )
 
@@ -230,7 +230,8 @@ def run_cycle(
     for task_id in ("await_approval", "publish"):
         for line in _story(cluster.task_log(dag_id, run_id, task_id)):
             print(f"  {task_id}: {line}")
-    print(f"  run {run_id}: {result.state}, {result.outcome}; tasks: {_summary(states)}")
+    outcome = f"{result.outcome} by policy" if result.by_policy and result.outcome == "published" else result.outcome
+    print(f"  run {run_id}: {result.state}, {outcome}; tasks: {_summary(states)}")
     _print_alerts(cluster, seen)
     result.announced, result.downstream = _downstream(cluster, dag_id, run_id, published=result.outcome == "published")
     print("\n== The audit's report (the audit task's XCom, rendered as its log shows it) ==")

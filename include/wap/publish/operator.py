@@ -91,7 +91,15 @@ class SnowflakePublishOperator(SQLExecuteQueryOperator):
             super().execute(context)
             failpoints.crash_if_armed("publish.after_swap")
             publisher.finish_publish(run_id=run_id, review_id=review_id, previous=previous)
-            record_outcome(config, run_id, "published", decided_by=decision.get("decided_by"))
+            by = decision.get("decided_by")
+            self.log.info(
+                "Published review %s of run %s into %s%s",
+                review_id,
+                run_id,
+                config.prod_schema,
+                f" (approved by {by})" if by else "",
+            )
+            record_outcome(config, run_id, "published", decided_by=by)
         except PublishRefused as refusal:
             raise AirflowFailException(str(refusal)) from refusal
         return {
