@@ -123,6 +123,15 @@ class Dialect:
         """``sum(expression)`` as text (a content hash: exact digits, whatever the number's size)."""
         return f"cast(sum({expression}) as varchar)"
 
+    def sum_text_where(self, expression: str, condition: str) -> str:
+        """:meth:`sum_text` over the rows where ``condition`` (a FILTER: a CASE computed ``expression`` for every
+        row, 0.2x the floor more at 10M rows)."""
+        return f"cast(sum({expression}) filter (where {condition}) as varchar)"
+
+    def multiple_of(self, expression: str, power_of_two: int) -> str:
+        """Whether the non-negative integer ``expression`` is a multiple of ``power_of_two`` (a bit mask)."""
+        return f"(({expression}) & {int(power_of_two) - 1}) = 0"
+
     def compared(self, alias: str, column: str, data_type: str, other_type: str) -> str:
         """What a join carries of a column whose values are compared NULL-safely with the other side's.
 
@@ -347,6 +356,12 @@ class SnowflakeDialect(Dialect):
 
     def row_json(self, alias: str, columns: Sequence[str]) -> str:
         return f"to_json({self.key_value(alias, columns)})"
+
+    def sum_text_where(self, expression: str, condition: str) -> str:
+        return self.sum_text(f"case when {condition} then {expression} end")
+
+    def multiple_of(self, expression: str, power_of_two: int) -> str:
+        return f"bitand({expression}, {int(power_of_two) - 1}) = 0"
 
     def record(self, fields: Sequence[tuple[str, str]]) -> str:
         """An OBJECT of ``fields`` (NULLs kept; the connector returns its JSON text). Snowflake OBJECTs keep no key

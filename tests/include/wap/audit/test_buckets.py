@@ -6,7 +6,15 @@ from datetime import date, datetime
 
 import pytest
 
-from wap.audit.buckets import NULL_BUCKET, BucketPlan, bucket_count, plan_buckets, probe_buckets, restricted
+from wap.audit.buckets import (
+    NULL_BUCKET,
+    BucketPlan,
+    bucket_count,
+    plan_buckets,
+    probe_buckets,
+    restricted,
+    subset_step,
+)
 
 
 @pytest.mark.parametrize(
@@ -55,3 +63,9 @@ def test_the_join_is_restricted_up_to_a_share_of_the_buckets(differing, share, e
 def test_the_probe_takes_the_middle_buckets() -> None:
     assert probe_buckets(10_000) == (4_920, 5_079)
     assert probe_buckets(100, half=80) == (0, 99)
+
+
+def test_the_per_side_pass_subset_is_every_power_of_two_th_key() -> None:
+    # 10M keys: every 65,536th (152 keys); a small table: every 64th at least
+    assert subset_step(plan_buckets("integer", 0, 9_999_999, 10_000)) == 65_536
+    assert subset_step(plan_buckets("integer", 0, 1_999, 200)) == 64

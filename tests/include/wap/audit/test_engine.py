@@ -1155,12 +1155,13 @@ def test_unchanged_buckets_make_the_fast_path(wh: Warehouse) -> None:
 )
 def test_equal_counts_in_no_order_get_the_per_side_pass_first(wh: Warehouse, changed_every, expected) -> None:
     """Two tables of equal row counts not stored in key order (rows shuffled): on DuckDB the per-side pass comes
-    first; unchanged, that is all; changed, the rows of sampled keys tell a rewrite (the whole join at once) from
-    corrections, whose rows the bucket pass names. Snowflake goes straight to the bucket pass. The report is the
-    one join's either way."""
+    first; unchanged, that is all; changed, the rows of a subset of keys (fingerprinted in the same pass) tell a
+    rewrite (the whole join at once) from corrections, whose rows the bucket pass names. Snowflake goes straight to
+    the bucket pass. The report is the one join's either way."""
     columns = [("id", "INTEGER"), ("v", "INTEGER"), ("s", "VARCHAR")]
     old = [(i, i, f"s{i}") for i in range(2000)]
-    new = [(i, -v - 1 if changed_every and i % changed_every == 0 else v, s) for i, v, s in old]
+    # corrections: keys 7, 407, .., none in the per-side pass's subset of keys (every 64th from 0)
+    new = [(i, -v - 1 if changed_every and i % changed_every == 7 % changed_every else v, s) for i, v, s in old]
     shuffled = random.Random(5)
     wh.pair("t", columns, shuffled.sample(new, len(new)), shuffled.sample(old, len(old)))
     engine = bucket_engine(wh, {"t": ["id"]}, bucket_rows=10, max_buckets=200)
