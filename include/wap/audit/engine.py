@@ -727,7 +727,8 @@ class DiffEngine:
         row each (``decodable`` plans only: the naming costs the pass about 0.2x the floor, so only where the
         slice shows it pays); else, for a one-column key of two tables whose counts differ, the rows of a sample of
         keys (:meth:`_sample_says_most_differ`). Equal counts get no sample: such a table is most often unchanged,
-        and the bucket pass is then the fast path."""
+        and the bucket pass is then the fast path (on Snowflake, and for tables stored in key order: the others get
+        :meth:`_side_pass` instead of this probe)."""
         if in_order:  # range buckets of tables stored in key order (:meth:`_stored_in_key_order`)
             return self._probe_says_most_differ(plan, new, old, key, decodable)
         if len(key) != 1 or after["count"] == before["count"]:
