@@ -300,33 +300,11 @@ def published(
     relations were announced to downstream DAGs as Airflow Assets (``announced``; None: not known). Approved by the
     review policy (``decided_by="policy"``): "published by policy" and the ``rules`` that held."""
     report = report or {}
-    if decided_by == POLICY_USER:
-        held = f" Rules that held: {', '.join(rules)}." if rules else ""
-        return _published(report, review_id, dag_id, run_id, run_url, report_url, announced, "by policy", held)
-    return _published(
-        report,
-        review_id,
-        dag_id,
-        run_id,
-        run_url,
-        report_url,
-        announced,
-        f"approved by {decided_by}" if decided_by else "approved",
-        "",
-    )
-
-
-def _published(
-    report: Mapping[str, Any],
-    review_id: str,
-    dag_id: str,
-    run_id: str,
-    run_url: str,
-    report_url: str | None,
-    announced: Sequence[str] | None,
-    how: str,
-    held: str,
-) -> SlackMessage:
+    by_policy = decided_by == POLICY_USER
+    if by_policy:
+        how, held = "by policy", f" Rules that held: {', '.join(rules)}." if rules else ""
+    else:
+        how, held = (f"approved by {decided_by}" if decided_by else "approved"), ""
     write_schema = report.get("write_schema", "the write schema")
     prod_schema = report.get("prod_schema", "production")
     what = (
@@ -349,9 +327,9 @@ def _published(
         f"DAG run: {escape(run_url)}",
     ]
     links = [_link(run_url, "Open the DAG run")] + ([_link(report_url, "Open the report")] if report_url else [])
-    done = "published by policy" if how == "by policy" else f"{escape(how)} and published"
+    done = "published by policy" if by_policy else f"{escape(how)} and published"
     blocks = [
-        _header(f"Published{' by policy' if how == 'by policy' else ''}: {dag_id}"),
+        _header(f"Published{' by policy' if by_policy else ''}: {dag_id}"),
         _section(
             f"Review {_code(review_id)} was {done}: "
             f"{_code(prod_schema)} now holds the build of run {_code(run_id)}; the previous production data is in "
