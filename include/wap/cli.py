@@ -161,6 +161,7 @@ def _status(args: argparse.Namespace) -> int:
 
 def _policy_lines(review: Review) -> list[str]:
     """The review policy's verdict and, per relation, this cycle beside the recent ones (``wap status``)."""
+    from wap.local.cycle import rule_lines
     from wap.ui.series import relation_series, sparkline
 
     policy = review.policy or {}
@@ -168,15 +169,12 @@ def _policy_lines(review: Review) -> list[str]:
     lines = []
     if verdict and verdict.get("publish"):
         lines.append(f"  review policy ({verdict['source']}): published by policy, every rule held:")
-        lines += [f"    held: {rule['rule']}: {rule['detail']}" for rule in verdict.get("rules") or []]
+        lines += [f"    {line}" for line in rule_lines(verdict)]
     elif verdict:
         lines.append(f"  review policy ({verdict['source']}): waits for a reviewer")
         if verdict.get("error"):
             lines.append(f"    {verdict['error']}")
-        lines += [
-            f"    {'held' if rule['held'] else 'FAILED'}: {rule['rule']}: {rule['detail']}"
-            for rule in verdict.get("rules") or []
-        ]
+        lines += [f"    {line}" for line in rule_lines(verdict)]
     elif policy:
         lines.append("  review policy: none (every cycle waits for a reviewer)")
     history = policy.get("history") or {}

@@ -145,7 +145,7 @@ def policy_review(config: WapConfig, report: dict[str, Any], *, run_id: str) -> 
         "verdict": verdict,
         "policy_file": str(path) if path is not None else None,
         "history": display_series([*rows, *shown], names, cycles=SHOWN_CYCLES + 1),
-        "unusual": unusual_figures(report, published, cycles=recent_range.cycles if recent_range else SHOWN_CYCLES),
+        "unusual": unusual_figures(report, published, cycles=window),
     }
 
 
@@ -228,7 +228,7 @@ def publish(ti: Any, run_id: str, dag_run: Any, outlet_events: Any, inlet_events
     swap is reported as a no-op. Then the relations it put into production are announced as Assets
     (:mod:`wap.publish.assets`): once per publish, whichever try announces it.
     """
-    from wap.approval.protocol import AUDIT_TASK_ID, DECISION_XCOM_KEY, approved_review_id
+    from wap.approval.protocol import AUDIT_TASK_ID, DECISION_XCOM_KEY, approved_by, approved_review_id
     from wap.history.outcome import record_outcome
     from wap.publish.assets import announce_publish
     from wap.publish.duckdb import DuckDBPublisher
@@ -244,14 +244,8 @@ def publish(ti: Any, run_id: str, dag_run: Any, outlet_events: Any, inlet_events
     failpoints.crash_if_armed("publish.after_swap")
     swapped = result.outcome != "already published"
     if swapped:
-        by = decision.get("decided_by")
-        log.info(
-            "Published review %s of run %s into %s%s",
-            result.review_id,
-            run_id,
-            config.prod_schema,
-            " (approved by policy: every rule held)" if by == POLICY_USER else f" (approved by {by})" if by else "",
-        )
+        by = approved_by(decision.get("decided_by"))
+        log.info("Published review %s of run %s into %s%s", result.review_id, run_id, config.prod_schema, by)
     else:
         log.info("Run %s was published already (a retry after the swap): nothing to do", run_id)
     record_outcome(config, run_id, "published", decided_by=decision.get("decided_by"))

@@ -36,6 +36,14 @@ APPROVAL_TASK_ID = "await_approval"
 PUBLISH_TASK_ID = "publish"
 
 
+def approved_by(decided_by: str | None) -> str:
+    """How a publish log line names who approved: `` (approved by policy: every rule held)``, `` (approved by
+    alice)``, or nothing when the Variable was set by hand."""
+    if decided_by == POLICY_USER:
+        return " (approved by policy: every rule held)"
+    return f" (approved by {decided_by})" if decided_by else ""
+
+
 def decided_by_variable(approval_variable: str) -> str:
     """Where ``wap approve`` and the review view record who decided (the approval value has no room for it)."""
     return f"{approval_variable}__by"

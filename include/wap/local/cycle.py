@@ -251,9 +251,17 @@ def _print_policy(policy: dict[str, Any] | None) -> dict[str, Any] | None:
         print(f"== The review policy ({verdict['source']}) did not approve it: a person decides ==")
         if verdict.get("error"):
             print(f"   {verdict['error']}")
-    for rule in verdict.get("rules") or []:
-        print(f"   {'held' if rule['held'] else 'FAILED'}: {rule['rule']}: {rule['detail']}")
+    for line in rule_lines(verdict):
+        print(f"   {line}")
     return verdict
+
+
+def rule_lines(verdict: dict[str, Any]) -> list[str]:
+    """Each rule of a review policy's verdict as ``held|FAILED: <rule>: <figures>`` (`wap cycle`, `wap status`)."""
+    return [
+        f"{'held' if rule['held'] else 'FAILED'}: {rule['rule']}: {rule['detail']}"
+        for rule in verdict.get("rules") or []
+    ]
 
 
 def _downstream(

@@ -30,7 +30,7 @@ class SnowflakePublishOperator(SQLExecuteQueryOperator):
     def execute(self, context: Any) -> dict[str, Any]:
         from airflow.sdk.exceptions import AirflowFailException
 
-        from wap.approval.protocol import AUDIT_TASK_ID, DECISION_XCOM_KEY, approved_review_id
+        from wap.approval.protocol import AUDIT_TASK_ID, DECISION_XCOM_KEY, approved_by, approved_review_id
         from wap.audit.swap_safety import schema_findings
         from wap.config import WapError, load_config
         from wap.history.outcome import record_outcome
@@ -93,11 +93,7 @@ class SnowflakePublishOperator(SQLExecuteQueryOperator):
             publisher.finish_publish(run_id=run_id, review_id=review_id, previous=previous)
             by = decision.get("decided_by")
             self.log.info(
-                "Published review %s of run %s into %s%s",
-                review_id,
-                run_id,
-                config.prod_schema,
-                f" (approved by {by})" if by else "",
+                "Published review %s of run %s into %s%s", review_id, run_id, config.prod_schema, approved_by(by)
             )
             record_outcome(config, run_id, "published", decided_by=by)
         except PublishRefused as refusal:
