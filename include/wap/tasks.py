@@ -152,15 +152,16 @@ def policy_review(config: WapConfig, report: dict[str, Any], *, run_id: str) -> 
 def unusual_figures(report: dict[str, Any], recent: Sequence[dict[str, Any]], *, cycles: int) -> dict[str, list[str]]:
     """Per relation, this cycle's rows added, removed or changed that lie outside their range over the recent
     published cycles (what a reviewer should look at first)."""
-    from wap.policy import recent_range
+    from wap.policy import recent_ranges
 
+    ranges = recent_ranges(recent, cycles)
     unusual: dict[str, list[str]] = {}
     for entry in report["relations"]:
         if entry["status"] in ("added", "removed"):
             continue
         for figure in ("added", "removed", "changed"):
             value = (entry.get("rows") or {}).get(figure)
-            seen = recent_range(recent, entry["name"], f"rows_{figure}", cycles)
+            seen = ranges.get(entry["name"].lower(), {}).get(f"rows_{figure}")
             if value is None or seen is None:
                 continue
             low, high, count = seen

@@ -7,7 +7,7 @@ earlier cycles against a policy: the verdict, "publish" or "review", never "reje
 
 from __future__ import annotations
 
-from wap.policy.evaluate import FIGURES, evaluate, recent_range
+from wap.policy.evaluate import FIGURES, evaluate, recent_range, recent_ranges
 from wap.policy.rules import POLICY_FILE, Amount, Limit, Policy, PolicyError, RecentRange, load_policy, parse_policy
 
 __all__ = [
@@ -22,4 +22,5 @@ __all__ = [
     "load_policy",
     "parse_policy",
     "recent_range",
+    "recent_ranges",
 ]

@@ -114,6 +114,15 @@ def recent_range(
     return _window(_published(history).get(relation.lower(), []), figure, cycles)
 
 
+def recent_ranges(history: Iterable[Mapping[str, Any]], cycles: int) -> dict[str, dict[str, tuple[int, int, int]]]:
+    """:func:`recent_range` of every relation (lower case) and figure of ``history``, grouping it once: for a report
+    of hundreds of relations, where a call per relation and figure would sort the history each time."""
+    return {
+        relation: {figure: window for figure in FIGURES if (window := _window(rows, figure, cycles)) is not None}
+        for relation, rows in _published(history).items()
+    }
+
+
 def _widened(low: int, high: int, tolerance: Amount) -> tuple[int, int]:
     """The whole numbers of rows allowed: ``[low, high]`` widened by a count, or by a share of each end."""
     if tolerance.percent is None:

@@ -5,7 +5,7 @@ from typing import Any
 
 import pytest
 
-from wap.policy.evaluate import evaluate, recent_range
+from wap.policy.evaluate import FIGURES, evaluate, recent_range, recent_ranges
 from wap.policy.rules import Policy, parse_policy
 
 EVERY_RULE = """\
@@ -322,3 +322,12 @@ def test_recent_range() -> None:
     assert recent_range(history, "orders", "rows_added", 3) == (1, 9, 3)
     with pytest.raises(ValueError, match="figure must be one of"):
         recent_range(history, "orders", "rows_after", 3)
+
+
+def test_recent_ranges_are_recent_range_of_every_relation_and_figure() -> None:
+    history = _history("orders", 10, 12, 9) + _history("Customers", 0, 3)
+    ranges = recent_ranges(history, 2)
+    assert set(ranges) == {"orders", "customers"}
+    for relation in ("orders", "customers"):
+        for figure in FIGURES:
+            assert ranges[relation].get(figure) == recent_range(history, relation, figure, 2)
