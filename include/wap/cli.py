@@ -162,7 +162,7 @@ def _status(args: argparse.Namespace) -> int:
 def _policy_lines(review: Review) -> list[str]:
     """The review policy's verdict and, per relation, this cycle beside the recent ones (``wap status``)."""
     from wap.local.cycle import rule_lines
-    from wap.ui.series import relation_series, sparkline
+    from wap.ui.series import new_cycles, relation_series, sparkline
 
     policy = review.policy or {}
     verdict = policy.get("verdict")
@@ -188,7 +188,8 @@ def _policy_lines(review: Review) -> list[str]:
         for name in relations:
             series = relation_series(history, name) or {}
             now = [(series.get(figure) or [None])[-1] for figure in ("added", "removed", "changed")]
-            shown = "  ".join(f"{sparkline(series.get(figure) or [])}" for figure in ("added", "removed", "changed"))
+            first = new_cycles(series)
+            shown = "  ".join(sparkline(series.get(figure) or [], first) for figure in ("added", "removed", "changed"))
             figures = " / ".join("-" if value is None else f"{value:,}" for value in now)
             lines.append(f"    {name:<{width}}  {shown}  now {figures}")
             lines += [f"    {'':<{width}}  unusual: {flag}" for flag in (policy.get("unusual") or {}).get(name, [])]

@@ -8,7 +8,13 @@ from datetime import datetime, timezone
 from typing import Any
 
 #: The figures of a relation that :func:`display_series` follows, and the column each comes from.
-SERIES = (("added", "rows_added"), ("removed", "rows_removed"), ("changed", "rows_changed"), ("after", "rows_after"))
+SERIES = (
+    ("added", "rows_added"),
+    ("removed", "rows_removed"),
+    ("changed", "rows_changed"),
+    ("after", "rows_after"),
+    ("before", "rows_before"),  # None in a relation's first cycle (:func:`wap.ui.series.new_cycles`)
+)
 
 
 def cycle_rows(report: Mapping[str, Any], *, review_id: str, audited_at: datetime) -> list[dict[str, Any]]:

@@ -28,18 +28,29 @@ def relation_series(history: Mapping[str, Any] | None, relation: str) -> dict[st
     return found
 
 
-def _scale(values: Sequence[int | None]) -> int:
-    return max([value for value in values if value is not None] + [1])
+def new_cycles(series: Mapping[str, Sequence[int | None]]) -> frozenset[int]:
+    """The cycles (indices) in which the relation was new: there after the cycle (rows after) with no rows before it
+    (rows before None), so its whole content counted as added. They are left out of the scale, else one first load
+    flattens every later cycle, and drawn at its top. A series without rows before (older audits): none."""
+    before, after = series.get("before"), series.get("after")
+    if before is None or after is None:
+        return frozenset()
+    return frozenset(i for i, (b, a) in enumerate(zip(before, after, strict=False)) if b is None and a is not None)
+
+
+def _scale(values: Sequence[int | None], skip: frozenset[int] = frozenset()) -> int:
+    return max([value for i, value in enumerate(values) if value is not None and i not in skip] + [1])
 
 
 def series_svg(series: Mapping[str, Sequence[int | None]], cycles: Sequence[Mapping[str, Any]], *, name: str) -> str:
     """Rows added, removed and changed per cycle as three lines on one scale; this cycle (the last) as a dot."""
     count = len(cycles)
-    top = max(_scale(series.get(figure) or []) for figure, _, _ in FIGURES)
+    new = new_cycles(series)
+    top = max(_scale(series.get(figure) or [], new) for figure, _, _ in FIGURES)
     step = (_WIDTH - 2 * _PAD) / max(count - 1, 1)
 
-    def point(index: int, value: int) -> tuple[float, float]:
-        return _PAD + index * step, _HEIGHT - _PAD - (_HEIGHT - 2 * _PAD) * value / top
+    def point(index: int, value: int) -> tuple[float, float]:  # a first cycle above the scale: at its top
+        return _PAD + index * step, _HEIGHT - _PAD - (_HEIGHT - 2 * _PAD) * min(value, top) / top
 
     parts = [
         f'<svg class="series" width="{_WIDTH}" height="{_HEIGHT}" viewBox="0 0 {_WIDTH} {_HEIGHT}" role="img" '
@@ -61,8 +72,9 @@ def series_svg(series: Mapping[str, Sequence[int | None]], cycles: Sequence[Mapp
 
 
 def series_title(series: Mapping[str, Sequence[int | None]], cycles: Sequence[Mapping[str, Any]]) -> str:
-    """The figures as text, cycle by cycle (the SVG's tooltip)."""
+    """The figures as text, cycle by cycle (the SVG's tooltip); a relation's first cycle says so."""
     lines = []
+    new = new_cycles(series)
     for index, cycle in enumerate(cycles):
         figures = ", ".join(
             f"{_n((series.get(figure) or [None] * len(cycles))[index])} {label}" for figure, _, label in FIGURES
@@ -70,13 +82,14 @@ def series_title(series: Mapping[str, Sequence[int | None]], cycles: Sequence[Ma
         when = (
             "this cycle" if index == len(cycles) - 1 else f"{cycle.get('audited_at', '')[:16]} {cycle.get('outcome')}"
         )
-        lines.append(f"{when}: {figures}")
+        lines.append(f"{when}: {figures}{' (new relation: not on the scale)' if index in new else ''}")
     return "\n".join(lines)
 
 
-def sparkline(values: Sequence[int | None]) -> str:
-    """Block characters, one per cycle, on the series' own scale; a space where the relation was not there."""
-    top = _scale(values)
+def sparkline(values: Sequence[int | None], skip: frozenset[int] = frozenset()) -> str:
+    """Block characters, one per cycle, on the series' own scale without the cycles ``skip`` (:func:`new_cycles`,
+    shown as a full block when above it); a space where the relation was not there."""
+    top = _scale(values, skip)
     return "".join(" " if v is None else _BLOCKS[min(int(v / top * (len(_BLOCKS) - 1) + 0.5), 7)] for v in values)
 
 

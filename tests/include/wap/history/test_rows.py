@@ -90,6 +90,7 @@ def history_row(run_id: str, day: int, relation: str, added: int, *, outcome: st
         "rows_removed": 0,
         "rows_changed": day,
         "rows_after": 100 + day,
+        "rows_before": 100,
     }
 
 
@@ -125,14 +126,27 @@ def test_display_series_oldest_to_newest_with_gaps() -> None:
         },
     ]
     assert series["relations"] == {
-        "Orders": {"added": [10, 20, 30], "removed": [0, 0, 0], "changed": [1, 2, 3], "after": [101, 102, 103]},
+        "Orders": {
+            "added": [10, 20, 30],
+            "removed": [0, 0, 0],
+            "changed": [1, 2, 3],
+            "after": [101, 102, 103],
+            "before": [100, 100, 100],
+        },
         "customers": {
             "added": [None, 21, None],
             "removed": [None, 0, None],
             "changed": [None, 2, None],
             "after": [None, 102, None],
+            "before": [None, 100, None],
         },
-        "missing": {"added": [None] * 3, "removed": [None] * 3, "changed": [None] * 3, "after": [None] * 3},
+        "missing": {
+            "added": [None] * 3,
+            "removed": [None] * 3,
+            "changed": [None] * 3,
+            "after": [None] * 3,
+            "before": [None] * 3,
+        },
     }
 
 
@@ -147,5 +161,5 @@ def test_display_series_keeps_the_newest_cycles() -> None:
 def test_display_series_of_no_history() -> None:
     assert display_series([], ["orders"]) == {
         "cycles": [],
-        "relations": {"orders": {"added": [], "removed": [], "changed": [], "after": []}},
+        "relations": {"orders": {"added": [], "removed": [], "changed": [], "after": [], "before": []}},
     }

@@ -253,3 +253,20 @@ def test_status_of_an_error_verdict_and_a_relation_without_a_series() -> None:
         "  the last 2 cycles and this one (oldest first), rows added / removed / changed:",
         "    new_one        now - / - / -",  # not in the history: empty sparklines
     ]
+
+
+def test_status_keeps_a_relations_first_cycle_off_the_scale_of_its_sparkline() -> None:
+    history = {
+        "cycles": _history()["cycles"],
+        "relations": {
+            "orders": {  # its first load added its 5,000 rows; then days of 40 and 60
+                "added": [5000, 40, 60],
+                "removed": [0, 0, 0],
+                "changed": [0, 0, 0],
+                "after": [5000, 5040, 5100],
+                "before": [None, 5000, 5040],
+            }
+        },
+    }
+    lines = _policy_lines(_status_review({"verdict": _verdict(publish=True), "history": history}, names=("orders",)))
+    assert lines[-1] == "    orders  █▆█  ▁▁▁  ▁▁▁  now 60 / 0 / 0"

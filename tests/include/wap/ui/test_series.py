@@ -7,7 +7,7 @@ import xml.etree.ElementTree as ET
 
 import pytest
 
-from wap.ui.series import FIGURES, relation_series, series_svg, series_title, sparkline
+from wap.ui.series import FIGURES, new_cycles, relation_series, series_svg, series_title, sparkline
 
 SVG = "{http://www.w3.org/2000/svg}"
 CYCLES = [
@@ -148,3 +148,37 @@ def test_the_title_of_a_figure_not_in_the_series_is_a_dash() -> None:
 )
 def test_sparkline_scales_to_the_series_own_maximum(values: list[int | None], line: str) -> None:
     assert sparkline(values) == line
+
+
+# -- a relation's first cycle -------------------------------------------------------------------------------------
+# Its first load "added" its whole content (rows before None): 5,000 rows, then days of 40-60 rows.
+FIRST = {
+    "added": [5000, 40, 60, 50],
+    "removed": [0, 0, 0, 0],
+    "changed": [0, 2, 0, 1],
+    "after": [5000, 5040, 5100, 5150],
+    "before": [None, 5000, 5040, 5100],
+}
+FOUR = [*CYCLES, {"run_id": "r4", "review_id": "a4", "audited_at": "2026-11-04T10:00:00", "outcome": "open"}]
+
+
+def test_new_cycles_are_the_cycles_without_rows_before() -> None:
+    assert new_cycles(FIRST) == {0}
+    assert new_cycles({**FIRST, "after": [None, 5040, 5100, 5150]}) == set()  # not there at all: not new
+    assert new_cycles(SERIES) == set()  # a series recorded without rows before: none
+
+
+def test_a_first_cycle_does_not_flatten_the_later_ones_in_the_svg() -> None:
+    root = _parse(series_svg(FIRST, FOUR, name="orders"))
+    added = next(p for p in root.iter(f"{SVG}polyline") if p.get("stroke") == FIGURES[0][1])
+    heights = [y for _, y in _points(added)]
+    assert heights[0] == min(heights) == 4.0  # the first cycle at the top of the scale (clamped)
+    assert heights[2] == 4.0  # 60, the largest later figure, is the top of the scale
+    assert heights[1] > heights[3] > heights[2]  # 40 below 50 below 60: not all flat on the baseline
+    assert "(new relation: not on the scale)" in series_title(FIRST, FOUR).splitlines()[0]
+
+
+def test_a_first_cycle_does_not_flatten_the_later_ones_in_the_sparkline() -> None:
+    assert sparkline(FIRST["added"]) == "█▁▁▁"  # on the whole series' scale, the days vanish
+    assert sparkline(FIRST["added"], new_cycles(FIRST)) == "█▆█▇"
+    assert sparkline([5000], frozenset({0})) == "█"  # only a first cycle: above a scale of 1
