@@ -161,7 +161,7 @@ def _status(args: argparse.Namespace) -> int:
 
 def _policy_lines(review: Review) -> list[str]:
     """The review policy's verdict and, per relation, this cycle beside the recent ones (``wap status``)."""
-    from wap.local.cycle import rule_lines
+    from wap.policy import rule_lines
     from wap.ui.series import new_cycles, relation_series, sparkline
 
     policy = review.policy or {}
@@ -169,14 +169,14 @@ def _policy_lines(review: Review) -> list[str]:
     lines = []
     if verdict and verdict.get("publish"):
         lines.append(f"  review policy ({verdict['source']}): published by policy, every rule held:")
-        lines += [f"    {line}" for line in rule_lines(verdict)]
     elif verdict:
         lines.append(f"  review policy ({verdict['source']}): waits for a reviewer")
         if verdict.get("error"):
             lines.append(f"    {verdict['error']}")
-        lines += [f"    {line}" for line in rule_lines(verdict)]
     elif policy:
         lines.append("  review policy: none (every cycle waits for a reviewer)")
+    if verdict:
+        lines += [f"    {line}" for line in rule_lines(verdict)]
     history = policy.get("history") or {}
     cycles = history.get("cycles") or []
     relations = [entry["name"] for entry in (review.report or {}).get("relations") or []]

@@ -241,6 +241,8 @@ def run_cycle(
 
 def _print_policy(policy: dict[str, Any] | None) -> dict[str, Any] | None:
     """What the review policy decided (the audit's ``policy`` XCom), as the cycle's output says it."""
+    from wap.policy import rule_lines
+
     verdict = (policy or {}).get("verdict")
     if not verdict:
         print("== No review policy: a person decides ==")
@@ -254,14 +256,6 @@ def _print_policy(policy: dict[str, Any] | None) -> dict[str, Any] | None:
     for line in rule_lines(verdict):
         print(f"   {line}")
     return verdict
-
-
-def rule_lines(verdict: dict[str, Any]) -> list[str]:
-    """Each rule of a review policy's verdict as ``held|FAILED: <rule>: <figures>`` (`wap cycle`, `wap status`)."""
-    return [
-        f"{'held' if rule['held'] else 'FAILED'}: {rule['rule']}: {rule['detail']}"
-        for rule in verdict.get("rules") or []
-    ]
 
 
 def _downstream(

@@ -7,7 +7,7 @@ earlier cycles against a policy: the verdict, "publish" or "review", never "reje
 
 from __future__ import annotations
 
-from wap.policy.evaluate import FIGURES, evaluate, recent_range, recent_ranges
+from wap.policy.evaluate import FIGURES, evaluate, recent_range, recent_ranges, rule_lines
 from wap.policy.rules import POLICY_FILE, Amount, Limit, Policy, PolicyError, RecentRange, load_policy, parse_policy
 
 __all__ = [
@@ -23,4 +23,5 @@ __all__ = [
     "parse_policy",
     "recent_range",
     "recent_ranges",
+    "rule_lines",
 ]

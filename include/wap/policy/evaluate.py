@@ -249,3 +249,11 @@ def evaluate(policy: Policy, report: Mapping[str, Any], history: Sequence[Mappin
         "failed": [name for name, held, _ in results if not held],
         "held": [name for name, held, _ in results if held],
     }
+
+
+def rule_lines(verdict: Mapping[str, Any]) -> list[str]:
+    """Each rule of a verdict (:func:`evaluate`) as ``held|FAILED: <rule>: <figures>`` (`wap cycle`, `wap status`)."""
+    return [
+        f"{'held' if rule['held'] else 'FAILED'}: {rule['rule']}: {rule['detail']}"
+        for rule in verdict.get("rules") or []
+    ]
