@@ -5,7 +5,7 @@ from typing import Any
 
 import pytest
 
-from wap.policy.evaluate import FIGURES, evaluate, recent_range, recent_ranges
+from wap.policy.evaluate import FIGURES, evaluate, recent_range, recent_ranges, rule_lines
 from wap.policy.rules import Policy, parse_policy
 
 EVERY_RULE = """\
@@ -331,3 +331,9 @@ def test_recent_ranges_are_recent_range_of_every_relation_and_figure() -> None:
     for relation in ("orders", "customers"):
         for figure in FIGURES:
             assert ranges[relation].get(figure) == recent_range(history, relation, figure, 2)
+
+
+def test_rule_lines_say_held_or_failed_with_the_figures() -> None:
+    verdict = {"rules": [{"rule": "a", "held": True, "detail": "fine"}, {"rule": "b", "held": False, "detail": "12 x"}]}
+    assert rule_lines(verdict) == ["held: a: fine", "FAILED: b: 12 x"]
+    assert rule_lines({"rules": []}) == rule_lines({}) == []
